@@ -1,0 +1,197 @@
+"""The dicomtls exception tree.
+
+Every error carries ``lead_code``: the LEADTOOLS ``DICOM_ERROR_*`` number a LDicomNet user would see
+for the same failure (reference: ldicomnet-api.md section 8), so the facade can report codes without a
+second mapping. Protocol errors split into *local* (the caller misused the API) and *remote* (the peer
+misbehaved or refused us).
+"""
+
+from __future__ import annotations
+
+# LEADTOOLS return codes used below (ltdic.h, section 8 of the API map).
+LEAD_NET_SECURITY_BREACH = 65
+LEAD_ERROR_TLS = 66
+LEAD_TLS_DLL_NOT_LOADED = 68
+LEAD_CERTIFICATE_VERIFY_FAILED = 127
+LEAD_CLOSE_NOTIFY = 128
+LEAD_APPLICATION_VERIFICATION = 191
+LEAD_INVALID_CTX = 192
+LEAD_INVALID_CTX_VERIFY_DEPTH = 193
+LEAD_INVALID_CTX_CAFILE = 195
+LEAD_INVALID_CTX_OPTIONS = 196
+LEAD_PRIVATE_KEY_LOAD_FAILED = 218
+LEAD_CERTIFICATE_LOAD_FAILED = 219
+LEAD_KEYS_MISMATCH = 221
+LEAD_CRYPTO_LIB_FAILURE = 225
+LEAD_NOT_CONNECTED = 49
+LEAD_CONNECTION_RESET = 36
+
+# TLS alert description -> LEAD code (127 + position in LEAD's alert list).
+_ALERT_TO_LEAD = {
+    0: 128, 10: 129, 20: 130, 21: 131, 22: 132, 30: 133, 40: 134, 42: 135, 43: 136, 44: 137,
+    45: 138, 46: 139, 47: 140, 48: 141, 49: 142, 50: 143, 51: 144, 60: 145, 70: 146, 71: 147,
+    80: 148, 90: 149, 100: 150,
+}
+
+# RFC 8446 / IANA TLS alert registry names.
+ALERT_NAMES = {
+    0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 21: "decryption_failed",
+    22: "record_overflow", 30: "decompression_failure", 40: "handshake_failure",
+    41: "no_certificate", 42: "bad_certificate", 43: "unsupported_certificate",
+    44: "certificate_revoked", 45: "certificate_expired", 46: "certificate_unknown",
+    47: "illegal_parameter", 48: "unknown_ca", 49: "access_denied", 50: "decode_error",
+    51: "decrypt_error", 60: "export_restriction", 70: "protocol_version",
+    71: "insufficient_security", 80: "internal_error", 86: "inappropriate_fallback",
+    90: "user_canceled", 100: "no_renegotiation", 109: "missing_extension",
+    110: "unsupported_extension", 111: "certificate_unobtainable", 112: "unrecognized_name",
+    113: "bad_certificate_status_response", 114: "bad_certificate_hash_value",
+    115: "unknown_psk_identity", 116: "certificate_required", 120: "no_application_protocol",
+}
+
+
+def alert_name(description: int) -> str:
+    return ALERT_NAMES.get(description, f"alert_{description}")
+
+
+def lead_code_for_alert(description: int) -> int:
+    return _ALERT_TO_LEAD.get(description, LEAD_ERROR_TLS)
+
+
+def lead_code_for_x509(verify_code: int) -> int:
+    """OpenSSL X509_V_ERR_* -> LEAD code: 158 + code for 2..32, 191 for an application veto."""
+    if 2 <= verify_code <= 32:
+        return 158 + verify_code
+    if verify_code == 50:  # X509_V_ERR_APPLICATION_VERIFICATION
+        return LEAD_APPLICATION_VERIFICATION
+    return LEAD_CERTIFICATE_VERIFY_FAILED
+
+
+class DicomTLSError(Exception):
+    """Root of every error raised by dicomtls."""
+
+    lead_code: int = LEAD_ERROR_TLS
+
+    def __init__(self, message: str, *, lead_code: int | None = None):
+        super().__init__(message)
+        if lead_code is not None:
+            self.lead_code = lead_code
+
+
+class LocalProtocolError(DicomTLSError):
+    """The caller used the API in a way the protocol or the configuration does not allow."""
+
+
+class RemoteProtocolError(DicomTLSError):
+    """The peer misbehaved, refused us, or vanished."""
+
+
+class ConfigurationError(LocalProtocolError):
+    """A TLS configuration is inconsistent or names something unknown."""
+
+    lead_code = LEAD_INVALID_CTX
+
+
+class UnknownCipherSuiteError(ConfigurationError):
+    """A ciphersuite name or code is not in the registry."""
+
+
+class UnknownProfileError(ConfigurationError):
+    """A PS3.15 profile name is not known."""
+
+
+class EngineUnavailableError(ConfigurationError):
+    """No TLS engine in this build can run what the configuration asks for."""
+
+    lead_code = LEAD_TLS_DLL_NOT_LOADED
+
+
+class CryptoLibraryError(DicomTLSError):
+    """OpenSSL failed in a way no more specific error describes (an unexpected error queue entry)."""
+
+    lead_code = LEAD_CRYPTO_LIB_FAILURE
+
+    def __init__(self, message: str, *, openssl_errors: tuple = (), lead_code: int | None = None):
+        super().__init__(message, lead_code=lead_code)
+        self.openssl_errors = openssl_errors
+
+
+class KeyLoadError(ConfigurationError):
+    """A private key could not be read (bad file, bad format)."""
+
+    lead_code = LEAD_PRIVATE_KEY_LOAD_FAILED
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class KeyPasswordError(KeyLoadError):
+    """An encrypted private key could not be unlocked: the password was wrong, or none was given."""
+
+    def __init__(self, message: str, *, path: str | None = None, missing: bool = False):
+        super().__init__(message, path=path)
+        self.missing = missing
+
+
+class CertificateLoadError(ConfigurationError):
+    """A certificate (own chain or trust store) could not be read."""
+
+    lead_code = LEAD_CERTIFICATE_LOAD_FAILED
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class KeyMismatchError(ConfigurationError):
+    """The private key does not belong to the certificate."""
+
+    lead_code = LEAD_KEYS_MISMATCH
+
+
+class TLSError(RemoteProtocolError):
+    """A TLS connection failed. ``alert_sent``/``alert_received`` hold alert descriptions or None."""
+
+    lead_code = LEAD_NET_SECURITY_BREACH
+
+    def __init__(self, message: str, *, alert_sent: int | None = None,
+                 alert_received: int | None = None, openssl_errors: tuple = (),
+                 lead_code: int | None = None):
+        if lead_code is None:
+            alert = alert_received if alert_received is not None else alert_sent
+            if alert is not None:
+                lead_code = lead_code_for_alert(alert)
+        super().__init__(message, lead_code=lead_code)
+        self.alert_sent = alert_sent
+        self.alert_received = alert_received
+        self.openssl_errors = openssl_errors
+
+
+class TLSAlertReceived(TLSError):
+    """The peer sent a fatal alert."""
+
+
+class CertificateVerifyError(TLSError):
+    """The peer's certificate chain failed verification (ours or the verify callback's)."""
+
+    def __init__(self, message: str, *, verify_code: int, depth: int | None = None, **kw):
+        kw.setdefault("lead_code", lead_code_for_x509(verify_code))
+        super().__init__(message, **kw)
+        self.verify_code = verify_code
+        self.depth = depth
+
+
+class PeerCertificateRequiredError(TLSError):
+    """The peer presented no certificate although the policy requires one."""
+
+    lead_code = LEAD_CERTIFICATE_VERIFY_FAILED
+
+
+class ConnectionClosedError(RemoteProtocolError):
+    """The peer closed the transport (EOF without close_notify, reset, or vanished mid-transfer)."""
+
+    lead_code = LEAD_CONNECTION_RESET
+
+
+class CallbackError(DicomTLSError):
+    """A user callback raised; the original exception is the ``__cause__``."""

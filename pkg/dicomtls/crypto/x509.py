@@ -1,0 +1,166 @@
+"""X.509 certificates: loading (PEM chains or DER) and the details dicomtls reports."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._binding import (bio_contents, drain_errors, ffi, lib, libctx, new_mem_bio,
+                        raise_crypto_error)
+from ..errors import CertificateLoadError
+
+MAX_CHAIN = 32
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """What a session reports of a peer certificate (JSON-ready through ``to_dict``)."""
+
+    subject: str
+    issuer: str
+    serial: str
+    not_before: _dt.datetime
+    not_after: _dt.datetime
+    sha256_fingerprint: str
+    key_type: str
+    key_bits: int
+
+    def to_dict(self) -> dict:
+        return {
+            "subject": self.subject, "issuer": self.issuer, "serial": self.serial,
+            "not_before": self.not_before.isoformat(), "not_after": self.not_after.isoformat(),
+            "sha256_fingerprint": self.sha256_fingerprint,
+            "key_type": self.key_type, "key_bits": self.key_bits,
+        }
+
+    def describe(self) -> str:
+        """LEAD's OnVerify certificate string: subject, issuer, validity, serial, on separate lines."""
+        return (f"subject={self.subject}\nissuer={self.issuer}\n"
+                f"notBefore={self.not_before.isoformat()}\nnotAfter={self.not_after.isoformat()}\n"
+                f"serial={self.serial}\nsha256={self.sha256_fingerprint}")
+
+
+class Certificate:
+    """An owned reference to an OpenSSL X509."""
+
+    __slots__ = ("_x509", "__weakref__")
+
+    def __init__(self, x509_ptr, *, owned: bool):
+        """Wrap a pointer; ``owned=False`` takes a new reference (the pointer is borrowed)."""
+        if not owned:
+            lib.X509_up_ref(x509_ptr)
+        self._x509 = ffi.gc(x509_ptr, lib.X509_free)
+
+    @property
+    def ptr(self):
+        return self._x509
+
+    def _name(self, name_ptr) -> str:
+        bio = new_mem_bio()
+        lib.X509_NAME_print_ex(bio, name_ptr, 0, lib.XN_FLAG_RFC2253)
+        return bio_contents(bio).decode("utf-8", "replace")
+
+    @property
+    def subject(self) -> str:
+        return self._name(lib.X509_get_subject_name(self._x509))
+
+    @property
+    def issuer(self) -> str:
+        return self._name(lib.X509_get_issuer_name(self._x509))
+
+    @property
+    def serial(self) -> str:
+        bn = lib.ASN1_INTEGER_to_BN(lib.X509_get_serialNumber(self._x509), ffi.NULL)
+        if bn == ffi.NULL:
+            raise_crypto_error("reading a certificate serial number")
+        bn = ffi.gc(bn, lib.BN_free)
+        text = lib.BN_bn2hex(bn)
+        try:
+            return ffi.string(text).decode()
+        finally:
+            lib.OPENSSL_free(text)
+
+    @staticmethod
+    def _time(asn1_time) -> _dt.datetime:
+        tm = ffi.new("struct tm *")
+        if not lib.ASN1_TIME_to_tm(asn1_time, tm):
+            raise_crypto_error("reading a certificate time")
+        return _dt.datetime(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                            tm.tm_sec, tzinfo=_dt.timezone.utc)
+
+    @property
+    def not_before(self) -> _dt.datetime:
+        return self._time(lib.X509_get0_notBefore(self._x509))
+
+    @property
+    def not_after(self) -> _dt.datetime:
+        return self._time(lib.X509_get0_notAfter(self._x509))
+
+    def fingerprint(self, algorithm: str = "SHA256") -> str:
+        md = lib.EVP_MD_fetch(libctx(), algorithm.encode(), ffi.NULL)
+        if md == ffi.NULL:
+            raise_crypto_error(f"fetching digest {algorithm}")
+        md = ffi.gc(md, lib.EVP_MD_free)
+        out = ffi.new("unsigned char[64]")
+        n = ffi.new("unsigned int *")
+        if not lib.X509_digest(self._x509, md, out, n):
+            raise_crypto_error("X509_digest")
+        return ":".join(f"{b:02X}" for b in ffi.buffer(out, n[0])[:])
+
+    @property
+    def public_key_type(self) -> str:
+        key = lib.X509_get0_pubkey(self._x509)
+        return "?" if key == ffi.NULL else ffi.string(lib.EVP_PKEY_get0_type_name(key)).decode()
+
+    @property
+    def public_key_bits(self) -> int:
+        key = lib.X509_get0_pubkey(self._x509)
+        return 0 if key == ffi.NULL else lib.EVP_PKEY_get_bits(key)
+
+    def info(self) -> CertificateInfo:
+        return CertificateInfo(
+            subject=self.subject, issuer=self.issuer, serial=self.serial,
+            not_before=self.not_before, not_after=self.not_after,
+            sha256_fingerprint=self.fingerprint("SHA256"),
+            key_type=self.public_key_type, key_bits=self.public_key_bits)
+
+    def to_pem(self) -> bytes:
+        bio = new_mem_bio()
+        if not lib.PEM_write_bio_X509(bio, self._x509):
+            raise_crypto_error("PEM_write_bio_X509")
+        return bio_contents(bio)
+
+    def to_der(self) -> bytes:
+        bio = new_mem_bio()
+        if not lib.i2d_X509_bio(bio, self._x509):
+            raise_crypto_error("i2d_X509_bio")
+        return bio_contents(bio)
+
+    def __repr__(self) -> str:
+        return f"<Certificate subject={self.subject!r}>"
+
+
+def certificates_from_bytes(data: bytes, *, der: bool | None = None,
+                            source: str = "<memory>") -> list[Certificate]:
+    """Every certificate in a PEM buffer, or the one in a DER buffer (format guessed if None)."""
+    if der is None:
+        der = b"-----BEGIN" not in data
+    out = ffi.new("X509 *[]", MAX_CHAIN)
+    n = lib.dt_load_certificates(libctx(), data, len(data), int(der), out, MAX_CHAIN)
+    errors = drain_errors()
+    if n <= 0:
+        detail = "; ".join(str(e) for e in errors) or "no certificate found"
+        raise CertificateLoadError(f"cannot read a certificate from {source}: {detail}",
+                                   path=source)
+    return [Certificate(out[i], owned=True) for i in range(n)]
+
+
+def load_certificates(path: str | Path, *, der: bool | None = None) -> list[Certificate]:
+    """Read a certificate chain file (leaf first for an own chain)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise CertificateLoadError(f"cannot read certificate file {path}: {exc.strerror}",
+                                   path=str(path)) from exc
+    return certificates_from_bytes(data, der=der, source=str(path))

@@ -1,0 +1,173 @@
+"""Blocking-socket adapter over a sans-IO TLSConnection, plus connect/listen helpers."""
+
+from __future__ import annotations
+
+import socket
+from typing import Optional
+
+from ..errors import ConnectionClosedError
+from ..tls.config import TLSConfig
+from ..tls.connection import (NEED_DATA, ApplicationData, CloseNotify, ConnectionClosed,
+                              HandshakeComplete, SessionInfo, TLSConnection)
+from ..tls.engines import new_connection
+
+RECV_CHUNK = 256 * 1024
+# Plaintext handed to the engine per call: large enough that the C call amortises, small
+# enough that the ciphertext buffered before sendall() stays bounded.
+SEND_CHUNK = 1024 * 1024
+
+
+class TLSSocket:
+    """A connected TCP socket carrying one TLS connection.
+
+    ``recv`` returns b"" once the peer has closed (close_notify or EOF); ``peer_closed_cleanly``
+    tells which. Errors are the engine's typed exceptions; a reset socket is ConnectionClosedError.
+    """
+
+    def __init__(self, sock: socket.socket, conn: TLSConnection):
+        self.sock = sock
+        self.conn = conn
+        self._buffer = bytearray()
+        self._peer_closed = False
+        self.peer_closed_cleanly: Optional[bool] = None
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    @property
+    def session(self) -> Optional[SessionInfo]:
+        return self.conn.session
+
+    def _flush(self):
+        out = self.conn.data_to_send()
+        if out:
+            try:
+                self.sock.sendall(out)
+            except OSError as exc:
+                raise ConnectionClosedError(f"sending to the peer failed: {exc}") from exc
+
+    def _fill(self) -> None:
+        try:
+            data = self.sock.recv(RECV_CHUNK)
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise ConnectionClosedError(f"connection reset by the peer: {exc}") from exc
+        self.conn.receive_data(data)
+
+    def _pump(self):
+        """Run the machine until one event other than NEED_DATA; flush after every step."""
+        while True:
+            event = self.conn.next_event()
+            self._flush()
+            if event is NEED_DATA:
+                self._fill()
+                continue
+            return event
+
+    def do_handshake(self) -> SessionInfo:
+        while self.conn.session is None:
+            event = self._pump()
+            if isinstance(event, HandshakeComplete):
+                break
+            if isinstance(event, ApplicationData):  # cannot happen before the handshake
+                self._buffer += event.data
+        return self.conn.session
+
+    def sendall(self, data) -> None:
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), SEND_CHUNK):
+            self.conn.send(view[start:start + SEND_CHUNK])
+            self._flush()
+
+    send = sendall
+
+    def recv(self, max_bytes: int = RECV_CHUNK) -> bytes:
+        """Up to ``max_bytes`` of plaintext; blocks until some is available or the peer closed."""
+        while not self._buffer and not self._peer_closed:
+            event = self._pump()
+            if isinstance(event, ApplicationData):
+                self._buffer += event.data
+            elif isinstance(event, CloseNotify):
+                self._peer_closed = True
+                self.peer_closed_cleanly = True
+            elif isinstance(event, ConnectionClosed):
+                self._peer_closed = True
+                if self.peer_closed_cleanly is None:
+                    self.peer_closed_cleanly = event.clean
+        out = bytes(self._buffer[:max_bytes])
+        del self._buffer[:max_bytes]
+        return out
+
+    def recv_exactly(self, n: int) -> bytes:
+        parts = bytearray()
+        while len(parts) < n:
+            chunk = self.recv(n - len(parts))
+            if not chunk:
+                raise ConnectionClosedError(
+                    f"the peer closed the connection after {len(parts)} of {n} bytes")
+            parts += chunk
+        return bytes(parts)
+
+    def close(self, *, wait_for_peer: bool = False, timeout: float = 2.0) -> None:
+        """Send close_notify and close the socket. With ``wait_for_peer``, read until the
+        peer's close_notify (or EOF, or ``timeout``) first: a clean bidirectional shutdown."""
+        try:
+            if self.conn.session is not None:
+                self.conn.close()
+                self._flush()
+                if wait_for_peer and not self._peer_closed:
+                    self.sock.settimeout(timeout)
+                    while self.recv(RECV_CHUNK):
+                        pass
+        except (OSError, ConnectionClosedError):
+            pass
+        finally:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def connect(host: str, port: int, config: TLSConfig, *, timeout: Optional[float] = 30.0,
+            server_name: Optional[str] = None) -> TLSSocket:
+    """Open TCP, run the client handshake, return the TLSSocket (handshake done)."""
+    conn = new_connection(config, "client", server_name=server_name or host)
+    sock = socket.create_connection((host, port), timeout=timeout)
+    tls = TLSSocket(sock, conn)
+    try:
+        tls.do_handshake()
+    except BaseException:
+        sock.close()
+        raise
+    return tls
+
+
+def accept(listener: socket.socket, config: TLSConfig, *,
+           timeout: Optional[float] = 30.0) -> TLSSocket:
+    """Accept one TCP connection and run the server handshake on it."""
+    sock, _addr = listener.accept()
+    sock.settimeout(timeout)
+    tls = TLSSocket(sock, new_connection(config, "server"))
+    try:
+        tls.do_handshake()
+    except BaseException:
+        sock.close()
+        raise
+    return tls
+
+
+def listen(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> socket.socket:
+    # LEAD's Listen: "" is the local (loopback) address, "*" every interface.
+    host = {"": "127.0.0.1", "*": "0.0.0.0"}.get(host, host)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    return sock

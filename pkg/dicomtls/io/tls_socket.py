@@ -108,6 +108,11 @@ class TLSSocket:
             parts += chunk
         return bytes(parts)
 
+    def shutdown_write(self) -> None:
+        """Send close_notify but keep reading: the TLS half-close (the peer may still answer)."""
+        self.conn.close()
+        self._flush()
+
     def close(self, *, wait_for_peer: bool = False, timeout: float = 2.0) -> None:
         """Send close_notify and close the socket. With ``wait_for_peer``, read until the
         peer's close_notify (or EOF, or ``timeout``) first: a clean bidirectional shutdown."""

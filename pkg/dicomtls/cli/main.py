@@ -1,0 +1,51 @@
+"""The `dicomtls` command: argument parsing and the exit-code contract.
+
+Exit 0 on success; 1 with a one-line reason on stderr for handshake, verification, configuration
+or connection failures; 2 for usage errors (argparse's convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+
+from .. import __version__
+from ..errors import DicomTLSError
+from . import demo, tls_commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dicomtls", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"dicomtls {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log TLS sessions (-v) and debug detail (-vv) to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    demo.add_parser(sub)
+    tls_commands.add_parsers(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # The config already logs legacy choices; a second copy as a Python warning is noise here.
+    warnings.filterwarnings("ignore", module="dicomtls")
+    warnings.filterwarnings("ignore", category=UserWarning, message="legacy TLS")
+    try:
+        return args.func(args)
+    except DicomTLSError as exc:
+        sys.stderr.write(f"dicomtls {args.command}: {type(exc).__name__}: {exc}\n")
+        return 1
+    except (OSError, TimeoutError) as exc:
+        sys.stderr.write(f"dicomtls {args.command}: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # python -m dicomtls.cli.main
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The TLS options every TLS-speaking subcommand shares, and their translation to a TLSConfig."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..tls.config import TLSConfig, parse_cipher_list
+from ..tls.profiles import DEFAULT_PROFILE, PROFILES
+
+VERSIONS = ("1.0", "1.1", "1.2", "1.3")
+
+
+def add_tls_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("TLS")
+    g.add_argument("--cert", metavar="FILE", help="own certificate (chain, leaf first)")
+    g.add_argument("--key", metavar="FILE", help="own private key (default: in --cert)")
+    g.add_argument("--der", action="store_true", help="certificate and key files are DER")
+    pw = g.add_mutually_exclusive_group()
+    pw.add_argument("--key-password", metavar="PW", help="password of an encrypted key")
+    pw.add_argument("--key-password-file", metavar="F", help="read the key password from F")
+    g.add_argument("--ca", metavar="FILE", help="trusted CA certificates (PEM)")
+    g.add_argument("--ca-dir", metavar="DIR", help="trusted CA directory (c_rehash layout)")
+    g.add_argument("--peer-cert", choices=("require", "verify", "ignore"), default="require",
+                   help="peer certificate policy (default require; verify = only if presented)")
+    g.add_argument("--verify-depth", type=int, metavar="N", help="maximum chain depth")
+    g.add_argument("--profile", default=DEFAULT_PROFILE,
+                   help="PS3.15 profile: " + ", ".join(PROFILES) + f" (default {DEFAULT_PROFILE})")
+    g.add_argument("--cipher", action="append", default=[], metavar="IANA_NAME",
+                   help="ciphersuite by IANA name or code, repeatable, in proposal order; "
+                        "replaces the profile's list")
+    g.add_argument("--min-version", choices=VERSIONS)
+    g.add_argument("--max-version", choices=VERSIONS)
+    g.add_argument("--client-preference", action="store_true",
+                   help="a server picks by the client's order instead of its own")
+    g.add_argument("--keylog", metavar="FILE", help="append NSS key log lines (for Wireshark)")
+
+
+def config_from_args(args: argparse.Namespace) -> TLSConfig:
+    password = args.key_password
+    if args.key_password_file:
+        password = Path(args.key_password_file).read_text().rstrip("\r\n")
+    return TLSConfig.from_profile(
+        args.profile,
+        ciphers=parse_cipher_list(args.cipher),
+        min_version=args.min_version,
+        max_version=args.max_version,
+        certificate=args.cert,
+        private_key=args.key,
+        file_format="der" if args.der else "pem",
+        key_password=password,
+        ca_file=args.ca,
+        ca_dir=args.ca_dir,
+        peer_cert=args.peer_cert,
+        verify_depth=args.verify_depth,
+        server_preference=not args.client_preference,
+        keylog_file=args.keylog,
+    )
+
+
+def session_record(session, received: bytes | None = None) -> dict:
+    record = session.to_dict()
+    if received is not None:
+        record["received"] = received.decode("utf-8", "replace")
+    return record
+
+
+def print_session(session, *, as_json: bool, received: bytes | None = None, prefix: str = "",
+                  stream=None) -> None:
+    import sys
+    stream = stream or sys.stdout
+    if as_json:
+        stream.write(json.dumps(session_record(session, received)) + "\n")
+    else:
+        stream.write(prefix + session.summary() + "\n")
+        if received is not None:
+            stream.write(received.decode("utf-8", "replace"))
+            if received and not received.endswith(b"\n"):
+                stream.write("\n")
+    stream.flush()
+
+
+def unescape(text: str) -> bytes:
+    """--send TEXT with \\r, \\n, \\t and \\\\ escapes."""
+    return text.encode("utf-8").decode("unicode_escape").encode("latin-1")

@@ -258,6 +258,18 @@ def test_ensure_reuses(tmp_path):
     ok("verify", "-CAfile", second.ca_cert, second.server_cert)
 
 
+def test_ensure_key_type(tmp_path):
+    ec = ensure_dev_pki(tmp_path, key_type="ec")
+    assert load_private_key(ec.server_key).key_type == "EC"
+    before = mtimes(ec)
+    assert mtimes(ensure_dev_pki(tmp_path, key_type="ec")) == before
+    # Asking for RSA where an EC set is cached replaces it rather than handing out EC keys.
+    rsa = ensure_dev_pki(tmp_path)
+    assert load_private_key(rsa.server_key).key_type == "RSA"
+    assert load_certificates(rsa.server_cert)[0].public_key_type == "RSA"
+    ok("verify", "-CAfile", rsa.ca_cert, rsa.server_cert, rsa.client_cert)
+
+
 def test_ensure_recreates_missing_file(tmp_path):
     first = ensure_dev_pki(tmp_path)
     fp = load_certificates(first.server_cert)[0].fingerprint()

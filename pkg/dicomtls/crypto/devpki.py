@@ -244,7 +244,7 @@ def _default_directory() -> Path:
     return Path(cache) / "dicomtls" / "dev-pki"
 
 
-def _reusable(pki: DevPKI) -> bool:
+def _reusable(pki: DevPKI, key_type: str) -> bool:
     if not all(p.is_file() for p in pki.files()):
         return False
     try:
@@ -252,15 +252,17 @@ def _reusable(pki: DevPKI) -> bool:
     except Exception:  # unreadable or corrupt: regenerate rather than fail
         return False
     limit = _dt.datetime.now(_dt.timezone.utc) + _MIN_REMAINING
-    return all(c.not_after > limit for c in certs)
+    # A cached set of the other key type would silently test the wrong thing.
+    return all(c.not_after > limit and c.public_key_type == key_type.upper() for c in certs)
 
 
-def ensure_dev_pki(directory: str | Path | None = None) -> DevPKI:
+def ensure_dev_pki(directory: str | Path | None = None, *, key_type: str = "rsa") -> DevPKI:
     """The dev PKI in ``directory`` (default ``$XDG_CACHE_HOME/dicomtls/dev-pki``), created or
-    renewed only when a file is missing or a certificate has 7 days or less left."""
+    renewed only when a file is missing, a certificate has 7 days or less left, or the set is
+    of another key type. Password ``secret``; RSA 2048 or EC P-256."""
     pki = DevPKI.at(directory if directory is not None else _default_directory())
     pki.directory.mkdir(parents=True, exist_ok=True)
     with _locked(pki.directory):
-        if _reusable(pki):
+        if _reusable(pki, key_type):
             return pki
-        return _create(pki, "rsa", 2048, overwrite=True)
+        return _create(pki, key_type, 2048, overwrite=True)

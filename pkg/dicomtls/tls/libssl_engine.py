@@ -61,6 +61,7 @@ class LibsslConnection(TLSConnection):
         self._error: Optional[BaseException] = None
         self._eof = False
         self._closed_events = 0
+        self._close_pending = False
         self._sent_close = False
         conn = lib.dt_conn_new(ctx.ptr, int(role == "server"), self._handle,
                                int(config.verify_callback is not None),
@@ -131,6 +132,10 @@ class LibsslConnection(TLSConnection):
         self._raise_failure(rc, during="handshake")
 
     def _read_step(self):
+        if self._close_pending:
+            self._close_pending = False
+            self._closed_events += 1
+            return CloseNotify()
         cap = lib.dt_conn_pending_in(self._conn)
         if cap == 0 and not self._eof:
             return NEED_DATA
@@ -140,7 +145,11 @@ class LibsslConnection(TLSConnection):
         if self._callback_error is not None:
             raise self._callback_error
         if got[0]:
-            if rc not in (lib.SSL_ERROR_NONE, lib.SSL_ERROR_WANT_READ, lib.SSL_ERROR_ZERO_RETURN):
+            if rc == lib.SSL_ERROR_ZERO_RETURN:
+                # close_notify came right behind the data: report it on the next call, since
+                # libssl has consumed it and no more input will arrive to trigger it again.
+                self._close_pending = True
+            elif rc not in (lib.SSL_ERROR_NONE, lib.SSL_ERROR_WANT_READ):
                 # Deliver what was decrypted; the failure resurfaces on the next call.
                 drain_errors()
             del buf[got[0]:]
@@ -203,7 +212,8 @@ class LibsslConnection(TLSConnection):
         peer = tuple(Certificate(chain_p[i], owned=False).info() for i in range(n))
         group_p = lib.dt_conn_kx_group(conn)
         group = ffi.string(group_p).decode() if group_p != ffi.NULL else None
-        kx_bits = lib.dt_conn_kx_bits(conn, int(self.role == "server")) or None
+        # libssl frees a TLS 1.2 server's ephemeral key after use; the group name still tells.
+        kx_bits = lib.dt_conn_kx_bits(conn, int(self.role == "server")) or _group_bits(group)
         kx = suite.key_exchange
         auth = suite.authentication
         if suite.is_tls13:
@@ -263,6 +273,18 @@ class LibsslConnection(TLSConnection):
         where = f" (sent alert {alert_name(sent)})" if sent is not None else ""
         raise TLSError(f"TLS {during} failed: {detail}{where}", alert_sent=sent,
                        openssl_errors=errors)
+
+
+_GROUP_BITS = {"x25519": 253, "x448": 448, "secp256r1": 256, "prime256v1": 256,
+               "secp384r1": 384, "secp521r1": 521}
+
+
+def _group_bits(group):
+    if not group:
+        return None
+    if group.startswith("ffdhe") and group[5:].isdigit():
+        return int(group[5:])
+    return _GROUP_BITS.get(group)
 
 
 def _is_unexpected_eof(errors, rc) -> bool:

@@ -55,16 +55,21 @@ int dt_load_certificates(OSSL_LIB_CTX *lib, const uint8_t *data, size_t len, int
         while (n < cap) {
             X509 *x = X509_new_ex(lib, NULL);
             if (x == NULL || PEM_read_bio_X509(bio, &x, NULL, NULL) == NULL) {
+                unsigned long e = ERR_peek_last_error();
                 X509_free(x);
+                /* Running off the end of the data is how the loop ends; anything else (a corrupt
+                 * or truncated certificate after good ones) fails the whole file. */
+                if (n > 0 && ERR_GET_LIB(e) == ERR_LIB_PEM
+                    && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+                    ERR_clear_error();
+                } else if (n > 0) {
+                    while (n > 0)
+                        X509_free(out[--n]);
+                    n = -1;
+                }
                 break;
             }
             out[n++] = x;
-        }
-        /* Running off the end of the PEM data is how the loop ends, not an error. */
-        if (n > 0) {
-            unsigned long e = ERR_peek_last_error();
-            if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
-                ERR_clear_error();
         }
     }
     BIO_free(bio);

@@ -155,9 +155,6 @@ def test_missing_file(tmp_path):
     assert info.value.path == str(path)
 
 
-@pytest.mark.xfail(reason="known bug: dt_load_certificates stops at the first undecodable PEM "
-                          "block and returns the certificates before it; a corrupt chain entry "
-                          "is dropped silently instead of raising CertificateLoadError")
 def test_corrupt_second_certificate_is_an_error(certs):
     ca_pem = certs["ca.pem"].read_bytes()
     data = certs["leaf.pem"].read_bytes() + ca_pem[:200] + b"\n-----END CERTIFICATE-----\n"

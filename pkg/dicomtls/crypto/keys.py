@@ -125,6 +125,8 @@ def private_key_from_bytes(data: bytes, *, password: Password = None, der: bool 
     pkey = lib.dt_load_private_key(libctx(), data, len(data), fmt, handle)
     errors = drain_errors()
     if pw_source.error is not None:
+        if not isinstance(pw_source.error, Exception):  # KeyboardInterrupt, SystemExit
+            raise pw_source.error
         if isinstance(pw_source.error, KeyPasswordError):
             raise KeyPasswordError(f"{source}: {pw_source.error}", path=source) from pw_source.error
         raise KeyPasswordError(

@@ -149,7 +149,9 @@ def certificates_from_bytes(data: bytes, *, der: bool | None = None,
     out = ffi.new("X509 *[]", MAX_CHAIN)
     n = lib.dt_load_certificates(libctx(), data, len(data), int(der), out, MAX_CHAIN)
     errors = drain_errors()
-    if n <= 0:
+    if n <= 0 or errors:
+        for i in range(max(n, 0)):
+            lib.X509_free(out[i])
         detail = "; ".join(str(e) for e in errors) or "no certificate found"
         raise CertificateLoadError(f"cannot read a certificate from {source}: {detail}",
                                    path=source)

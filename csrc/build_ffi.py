@@ -248,6 +248,7 @@ typedef struct dt_conn {
     int alert_received, alert_received_level;
     int verify_error, verify_depth;
     int py_verify, py_keylog;
+    int kx_bits;             /* ephemeral key size seen during the handshake */
     void *py_handle;         /* cffi handle of the Python connection (kept alive there) */
 } dt_conn;
 

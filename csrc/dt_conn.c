@@ -27,10 +27,19 @@ static void dt_info_cb(const SSL *ssl, int where, int ret)
     dt_conn *c;
     int level, desc;
 
-    if (!(where & SSL_CB_ALERT))
-        return;
     c = dt_conn_of(ssl);
     if (c == NULL)
+        return;
+    if ((where & SSL_CB_LOOP) && c->kx_bits == 0) {
+        /* A TLS 1.2 server's ephemeral key lives only between its ServerKeyExchange and the
+         * client's ClientKeyExchange, so its size is taken while the handshake runs. */
+        EVP_PKEY *key = NULL;
+        if (SSL_is_server((SSL *)ssl) && SSL_get_tmp_key((SSL *)ssl, &key)) {
+            c->kx_bits = EVP_PKEY_get_bits(key);
+            EVP_PKEY_free(key);
+        }
+    }
+    if (!(where & SSL_CB_ALERT))
         return;
     level = (ret >> 8) & 0xff;
     desc = ret & 0xff;
@@ -250,6 +259,8 @@ int dt_conn_kx_bits(dt_conn *c, int server)
 {
     EVP_PKEY *key = NULL;
     int bits = 0;
+    if (c->kx_bits > 0)
+        return c->kx_bits;
     if (server ? SSL_get_tmp_key(c->ssl, &key) : SSL_get_peer_tmp_key(c->ssl, &key)) {
         bits = EVP_PKEY_get_bits(key);
         EVP_PKEY_free(key);

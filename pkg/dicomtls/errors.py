@@ -157,7 +157,8 @@ class TLSError(RemoteProtocolError):
     def __init__(self, message: str, *, alert_sent: int | None = None,
                  alert_received: int | None = None, openssl_errors: tuple = (),
                  lead_code: int | None = None):
-        if lead_code is None:
+        # Subclasses with a code of their own keep it; plain TLSErrors take the alert's code.
+        if lead_code is None and type(self).lead_code == TLSError.lead_code:
             alert = alert_received if alert_received is not None else alert_sent
             if alert is not None:
                 lead_code = lead_code_for_alert(alert)

@@ -113,24 +113,26 @@ class TLSSocket:
         self.conn.close()
         self._flush()
 
-    def close(self, *, wait_for_peer: bool = False, timeout: float = 2.0) -> None:
-        """Send close_notify and close the socket. With ``wait_for_peer``, read until the
-        peer's close_notify (or EOF, or ``timeout``) first: a clean bidirectional shutdown."""
+    def close(self, *, force: bool = False, timeout: float = 2.0) -> None:
+        """Send close_notify, then close the socket without losing data in flight.
+
+        Closing a socket that still holds unread bytes (TLS 1.3 session tickets, a peer's late
+        reply) makes the kernel send RST, and an RST makes the peer drop data it has not read
+        yet. So unless ``force`` is set, this half-closes TCP and drains the socket until the peer
+        closes too (or ``timeout`` passes) before closing it.
+        """
         try:
-            if self.conn.session is not None:
-                self.conn.close()
-                self._flush()
-                if wait_for_peer and not self._peer_closed:
-                    self.sock.settimeout(timeout)
-                    while self.recv(RECV_CHUNK):
-                        pass
+            if not force:
+                if self.conn.session is not None:
+                    self.conn.close()
+                    self._flush()
+                self.sock.shutdown(socket.SHUT_WR)
+                self.sock.settimeout(timeout)
+                while self.sock.recv(RECV_CHUNK):
+                    pass
         except (OSError, ConnectionClosedError):
             pass
         finally:
-            try:
-                self.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             self.sock.close()
 
     def __enter__(self):

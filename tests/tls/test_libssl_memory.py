@@ -167,8 +167,8 @@ def test_close_notify_then_eof(rsa):
 def test_data_and_close_notify_in_one_flight(pki, version):
     """The peer's last data and its close_notify arrive together (s_client -quiet does this, and
     so does a half-closed peer answering after our close()): both must be reported, without
-    waiting for the transport EOF. _read_step loses the ZERO_RETURN that dt_conn_read hit after
-    decrypting the data, then returns NEED_DATA because nothing is buffered any more."""
+    waiting for the transport EOF (regression: the ZERO_RETURN hit right after decrypting the
+    data was lost and NEED_DATA returned, as nothing was buffered any more)."""
     c, s = pair(make_config(pki, "client", max_version=version), make_config(pki, "server"))
     handshake(c, s)
     c.close()
@@ -263,9 +263,8 @@ def test_session_info(pki, suite, min_v, max_v, kx, auth, mac, bits):
 @pytest.mark.parametrize("suite", ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
                                    "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384"])
 def test_server_reports_key_exchange_bits_on_tls12(pki, suite):
-    """Both ends of one session must describe the same key exchange. On TLS 1.2 the server side
-    reports key_exchange_bits=None: dt_conn_kx_bits() asks SSL_get_tmp_key(), whose key libssl
-    frees once the ClientKeyExchange has been processed."""
+    """Both ends of one session must describe the same key exchange (regression: on TLS 1.2 the
+    server reported None, as libssl frees its ephemeral key once the ClientKeyExchange is in)."""
     kw = dict(ciphers=[suite])
     cs, ss = handshake(*pair(make_config(pki, "client", **kw), make_config(pki, "server", **kw)))
     assert cs.key_exchange_bits is not None

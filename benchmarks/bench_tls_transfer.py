@@ -70,17 +70,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(port)
-
-
 def run_ours(pki, mib, version, suite) -> float:
     port = free_port()
     common = ["--ca", str(pki.ca_cert), "--min-version", version, "--max-version", version,
@@ -88,9 +77,11 @@ def run_ours(pki, mib, version, suite) -> float:
     server = subprocess.Popen(
         [sys.executable, "-m", "dicomtls.cli.main", "tls-server", str(port), "--once", "--sink",
          "--json", "--cert", str(pki.server_cert), "--key", str(pki.server_key)] + common,
-        stdout=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_port(port)
+        for line in server.stderr:  # ends at EOF if the server dies
+            if line.startswith("listening on"):
+                break
         subprocess.run(
             [sys.executable, "-m", "dicomtls.cli.main", "tls-client", "127.0.0.1", str(port),
              "--send-bytes", str(mib << 20), "--json", "--cert", str(pki.client_cert),

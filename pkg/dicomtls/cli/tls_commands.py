@@ -91,11 +91,11 @@ def cmd_tls_server(args) -> int:
     config = config_from_args(args)
     listener = listen(args.bind, args.port)
     out = sys.stdout
-    if not args.json:
-        host, port = listener.getsockname()[:2]
-        out.write(f"listening on {host}:{port} ({config.profile}, "
-                  f"{config.min_version.label}-{config.max_version.label})\n")
-        out.flush()
+    # On stderr, so stdout stays pure JSON with --json; scripts wait for this line.
+    host, port = listener.getsockname()[:2]
+    sys.stderr.write(f"listening on {host}:{port} ({config.profile}, "
+                     f"{config.min_version.label}-{config.max_version.label})\n")
+    sys.stderr.flush()
     status = 0
     try:
         while True:

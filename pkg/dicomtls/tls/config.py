@@ -157,6 +157,13 @@ class TLSConfig:
     def versions(self) -> tuple[TLSVersion, ...]:
         return tuple(v for v in TLSVersion if self.min_version <= v <= self.max_version)
 
+    def effective_versions(self) -> tuple[TLSVersion, TLSVersion]:
+        """The allowed range narrowed to versions some configured suite can run: a config with
+        only TLS 1.3 suites never offers 1.2, one with no 1.3 suite never offers 1.3."""
+        usable = [v for v in self.versions()
+                  if any(s.min_version <= v <= s.max_version for s in self.usable_suites())]
+        return usable[0], usable[-1]
+
     def usable_suites(self) -> tuple[CipherSuite, ...]:
         """The suites some allowed version can negotiate, in proposal order (1.3 suites first)."""
         out = []

@@ -60,18 +60,17 @@ class LibsslContext:
         cfg, ctx = self.config, self.ptr
         # OpenSSL 3 refuses TLS 1.0/1.1 (MD5/SHA-1 handshake signatures) and 3DES/NULL above level
         # 0; below 1.2 nothing else works, and level 2 elsewhere rejects keys under 2048 bits.
-        legacy = cfg.min_version < TLSVersion.TLSv1_2 or any(s.legacy for s in cfg.cipher_suites)
+        low, high = cfg.effective_versions()
+        legacy = low < TLSVersion.TLSv1_2 or any(s.legacy for s in cfg.cipher_suites)
         lib.SSL_CTX_set_security_level(ctx, 0 if legacy else 2)
-        if not (lib.SSL_CTX_set_min_proto_version(ctx, _PROTO[cfg.min_version])
-                and lib.SSL_CTX_set_max_proto_version(ctx, _PROTO[cfg.max_version])):
+        if not (lib.SSL_CTX_set_min_proto_version(ctx, _PROTO[low])
+                and lib.SSL_CTX_set_max_proto_version(ctx, _PROTO[high])):
             raise_crypto_error("setting the protocol range")
         tls12 = [s for s in cfg.usable_suites() if not s.is_tls13]
         if tls12:
             names = ":".join(s.openssl_name for s in tls12).encode()
             if not lib.SSL_CTX_set_cipher_list(ctx, names):
                 raise_crypto_error(f"libssl refused the cipher list {names.decode()}")
-        elif cfg.min_version <= TLSVersion.TLSv1_2:
-            raise ConfigurationError("TLS 1.2 or older is allowed but no suite for it is configured")
         tls13 = ":".join(s.name for s in cfg.tls13_suites).encode()
         if not lib.SSL_CTX_set_ciphersuites(ctx, tls13):
             raise_crypto_error(f"libssl refused the TLS 1.3 suites {tls13.decode()}")

@@ -108,6 +108,8 @@ class LibsslConnection(TLSConnection):
             raise self._error
         try:
             if self.session is None:
+                if self._sent_close:
+                    raise LocalProtocolError("the connection was closed before its handshake")
                 return self._handshake_step()
             return self._read_step()
         except BaseException as exc:

@@ -57,7 +57,15 @@ class TLSSocket:
     def _pump(self):
         """Run the machine until one event other than NEED_DATA; flush after every step."""
         while True:
-            event = self.conn.next_event()
+            try:
+                event = self.conn.next_event()
+            except BaseException:
+                # The alert explaining the failure is queued: the peer should get it.
+                try:
+                    self._flush()
+                except ConnectionClosedError:
+                    pass
+                raise
             self._flush()
             if event is NEED_DATA:
                 self._fill()
@@ -142,18 +150,23 @@ class TLSSocket:
         self.close()
 
 
-def connect(host: str, port: int, config: TLSConfig, *, timeout: Optional[float] = 30.0,
-            server_name: Optional[str] = None) -> TLSSocket:
-    """Open TCP, run the client handshake, return the TLSSocket (handshake done)."""
-    conn = new_connection(config, "client", server_name=server_name or host)
-    sock = socket.create_connection((host, port), timeout=timeout)
-    tls = TLSSocket(sock, conn)
+def _handshake(sock: socket.socket, make_connection) -> TLSSocket:
+    """Run the handshake on a connected socket; on any failure the socket is closed."""
     try:
+        tls = TLSSocket(sock, make_connection())
         tls.do_handshake()
     except BaseException:
         sock.close()
         raise
     return tls
+
+
+def connect(host: str, port: int, config: TLSConfig, *, timeout: Optional[float] = 30.0,
+            server_name: Optional[str] = None) -> TLSSocket:
+    """Open TCP, run the client handshake, return the TLSSocket (handshake done)."""
+    conn = new_connection(config, "client", server_name=server_name or host)
+    sock = socket.create_connection((host, port), timeout=timeout)
+    return _handshake(sock, lambda: conn)
 
 
 def accept(listener: socket.socket, config: TLSConfig, *,
@@ -161,13 +174,7 @@ def accept(listener: socket.socket, config: TLSConfig, *,
     """Accept one TCP connection and run the server handshake on it."""
     sock, _addr = listener.accept()
     sock.settimeout(timeout)
-    tls = TLSSocket(sock, new_connection(config, "server"))
-    try:
-        tls.do_handshake()
-    except BaseException:
-        sock.close()
-        raise
-    return tls
+    return _handshake(sock, lambda: new_connection(config, "server"))
 
 
 def listen(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> socket.socket:

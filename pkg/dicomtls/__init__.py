@@ -13,13 +13,14 @@ from .tls.connection import (NEED_DATA, ApplicationData, CloseNotify, Connection
                              HandshakeComplete, SessionInfo, TLSConnection)
 from .tls.engines import new_connection, select_engine
 from .io.tls_socket import TLSSocket, accept, connect, listen
+from ._binding import Features, features
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALL_SUITES", "ApplicationData", "CertificateLoadError", "CertificateVerifyError",
     "CipherSuite", "CloseNotify", "ConfigurationError", "ConnectionClosed",
-    "ConnectionClosedError", "DEFAULT_PROFILE", "DicomTLSError", "EngineUnavailableError",
+    "ConnectionClosedError", "DEFAULT_PROFILE", "Features", "features", "DicomTLSError", "EngineUnavailableError",
     "HandshakeComplete", "KeyLoadError", "KeyMismatchError", "KeyPasswordError",
     "LegacyCryptoWarning", "LocalProtocolError", "NEED_DATA", "PROFILES",
     "PeerCertificateRequiredError", "Profile", "RemoteProtocolError", "SessionInfo",

@@ -8,12 +8,15 @@ Library code never prompts on a terminal.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable, Union
 
 from .._binding import (bio_contents, drain_errors, ffi, lib, libctx, new_mem_bio,
                         raise_crypto_error)
 from ..errors import KeyLoadError, KeyPasswordError
+
+_PEM_KEY_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----.*?-----END \1-----", re.S)
 
 PasswordCallback = Callable[[int, int], Union[str, bytes, None]]
 Password = Union[str, bytes, PasswordCallback, None]
@@ -120,7 +123,13 @@ def private_key_from_bytes(data: bytes, *, password: Password = None, der: bool 
         fmt = ffi.NULL
     else:
         fmt = b"DER" if der else b"PEM"
-    pw_source = _PasswordSource(password) if password is not None else _PasswordSource(None)
+    if der is not True and b"CERTIFICATE-----" in data:
+        # LEAD allows the key inside the certificate file; the decoder reads only the first
+        # PEM block, so hand it the key block alone.
+        match = _PEM_KEY_BLOCK.search(data)
+        if match:
+            data = match.group(0)
+    pw_source = _PasswordSource(password)
     handle = ffi.new_handle(pw_source)
     pkey = lib.dt_load_private_key(libctx(), data, len(data), fmt, handle)
     errors = drain_errors()

@@ -141,6 +141,8 @@ long SSL_CTX_set_session_cache_mode(SSL_CTX *, long);
 int SSL_CTX_check_private_key(const SSL_CTX *);
 int SSL_set_tlsext_host_name(SSL *, const char *);
 int SSL_set1_host(SSL *, const char *);
+X509_VERIFY_PARAM *SSL_get0_param(SSL *);
+int X509_VERIFY_PARAM_set1_ip_asc(X509_VERIFY_PARAM *, const char *);
 int SSL_version(const SSL *);
 const char *SSL_get_version(const SSL *);
 long SSL_get_verify_result(const SSL *);

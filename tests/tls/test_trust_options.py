@@ -13,9 +13,9 @@ from dicomtls.errors import CertificateVerifyError
 from conftest import require_binary
 
 
-def handshake(client_cfg, server_cfg):
+def handshake(client_cfg, server_cfg, server_name=None):
     """Run two sans-IO connections against each other; return (client, server) sessions or raise."""
-    c = dicomtls.new_connection(client_cfg, "client")
+    c = dicomtls.new_connection(client_cfg, "client", server_name=server_name)
     s = dicomtls.new_connection(server_cfg, "server")
     sessions = {}
     for _ in range(8):
@@ -120,3 +120,16 @@ def test_features_report_missing_3des():
     assert f.legacy_provider is True            # single DES for the coming own engine
     assert f.libssl_has_3des_suites is False    # Debian's OpenSSL 3 is built without them
     assert 0x1301 in f.libssl_suite_codes and 0xC02F in f.libssl_suite_codes
+
+
+@pytest.mark.parametrize("name,ok", [("localhost", True), ("127.0.0.1", True),
+                                     ("pacs.example", False), ("127.0.0.2", False)])
+def test_verify_hostname(pki, name, ok):
+    client = client_cfg(pki, verify_hostname=True)
+    if ok:
+        cs, _ = handshake(client, server_cfg(pki), server_name=name)
+        assert cs.peer_authenticated
+    else:
+        with pytest.raises(CertificateVerifyError) as info:
+            handshake(client, server_cfg(pki), server_name=name)
+        assert info.value.verify_code in (62, 64)  # X509_V_ERR_HOSTNAME / IP_ADDRESS_MISMATCH

@@ -24,6 +24,8 @@ def add_tls_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--ca-dir", metavar="DIR", help="trusted CA directory (c_rehash layout)")
     g.add_argument("--peer-cert", choices=("require", "verify", "ignore"), default="require",
                    help="peer certificate policy (default require; verify = only if presented)")
+    g.add_argument("--verify-hostname", action="store_true",
+                   help="a client also checks that the server certificate names HOST")
     g.add_argument("--verify-depth", type=int, metavar="N", help="maximum chain depth")
     g.add_argument("--profile", default=DEFAULT_PROFILE,
                    help="PS3.15 profile: " + ", ".join(PROFILES) + f" (default {DEFAULT_PROFILE})")
@@ -54,6 +56,7 @@ def config_from_args(args: argparse.Namespace) -> TLSConfig:
         ca_dir=args.ca_dir,
         peer_cert=args.peer_cert,
         verify_depth=args.verify_depth,
+        verify_hostname=args.verify_hostname,
         server_preference=not args.client_preference,
         keylog_file=args.keylog,
     )

@@ -22,6 +22,8 @@ class TLSSocket:
 
     ``recv`` returns b"" once the peer has closed (close_notify or EOF); ``peer_closed_cleanly``
     tells which. Errors are the engine's typed exceptions; a reset socket is ConnectionClosedError.
+    One thread at a time drives a TLSSocket (a TLS connection's state is not shared between a
+    reader and a writer thread); a DICOM association's turn-taking fits that.
     """
 
     def __init__(self, sock: socket.socket, conn: TLSConnection):

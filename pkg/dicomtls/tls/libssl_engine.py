@@ -7,7 +7,7 @@ from typing import Optional
 
 from .._binding import drain_errors, ffi, lib
 from ..crypto.x509 import Certificate
-from ..errors import (CertificateVerifyError, ConnectionClosedError, LocalProtocolError,
+from ..errors import (CertificateVerifyError, ConfigurationError, ConnectionClosedError, LocalProtocolError,
                       PeerCertificateRequiredError, TLSAlertReceived, TLSError, alert_name)
 from .config import TLSConfig, VerifyContext
 from .connection import (NEED_DATA, ApplicationData, CloseNotify, ConnectionClosed,
@@ -72,10 +72,17 @@ class LibsslConnection(TLSConnection):
         self._conn = ffi.gc(conn, lib.dt_conn_free)
         ssl = lib.dt_conn_ssl(conn)
         if role == "client" and server_name:
+            name = server_name.encode()
             if not _is_ip(server_name):
-                lib.SSL_set_tlsext_host_name(ssl, server_name.encode())
+                lib.SSL_set_tlsext_host_name(ssl, name)  # SNI carries names, never addresses
             if config.verify_hostname:
-                lib.SSL_set1_host(ssl, server_name.encode())
+                ok = (lib.X509_VERIFY_PARAM_set1_ip_asc(lib.SSL_get0_param(ssl), name)
+                      if _is_ip(server_name) else lib.SSL_set1_host(ssl, name))
+                if not ok:
+                    drain_errors()
+                    raise ConfigurationError(f"cannot check the peer against {server_name!r}")
+        elif role == "client" and config.verify_hostname:
+            raise ConfigurationError("verify_hostname needs the server's name or address")
         drain_errors()
 
     # ---- bytes in / out -------------------------------------------------------------------

@@ -133,3 +133,17 @@ def test_verify_hostname(pki, name, ok):
         with pytest.raises(CertificateVerifyError) as info:
             handshake(client, server_cfg(pki), server_name=name)
         assert info.value.verify_code in (62, 64)  # X509_V_ERR_HOSTNAME / IP_ADDRESS_MISMATCH
+
+
+@pytest.mark.parametrize("server_preference,expected", [
+    (True, "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
+    (False, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+])
+def test_server_or_client_order_picks_the_suite(pki, server_preference, expected):
+    server = server_cfg(pki, ciphers=["TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                                      "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+                        server_preference=server_preference)
+    client = client_cfg(pki, ciphers=["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                                      "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"])
+    cs, ss = handshake(client, server)
+    assert cs.cipher_suite.name == ss.cipher_suite.name == expected

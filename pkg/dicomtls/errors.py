@@ -196,3 +196,64 @@ class ConnectionClosedError(RemoteProtocolError):
 
 class CallbackError(DicomTLSError):
     """A user callback raised; the original exception is the ``__cause__``."""
+
+
+# ---- DICOM Upper Layer (PS3.8) and DIMSE (PS3.7) ----------------------------------------------
+LEAD_NET_FAILURE = 29  # LEAD's generic network failure; LEAD has no finer codes for these
+
+# A-ABORT / A-P-ABORT provider reasons (PS3.8 Table 9-26)
+ABORT_REASON_NOT_SPECIFIED = 0
+ABORT_UNRECOGNIZED_PDU = 1
+ABORT_UNEXPECTED_PDU = 2
+ABORT_UNRECOGNIZED_PDU_PARAMETER = 4
+ABORT_UNEXPECTED_PDU_PARAMETER = 5
+ABORT_INVALID_PDU_PARAMETER_VALUE = 6
+
+
+class PDUError(RemoteProtocolError):
+    """A PDU from the peer is malformed or truncated.
+
+    ``abort_reason`` is the A-ABORT provider reason the Upper Layer sends in answer (source 2).
+    """
+
+    lead_code = LEAD_NET_FAILURE
+
+    def __init__(self, message: str, *, abort_reason: int = ABORT_INVALID_PDU_PARAMETER_VALUE):
+        super().__init__(message)
+        self.abort_reason = abort_reason
+
+
+class AssociationError(RemoteProtocolError):
+    """An association could not be established or was lost."""
+
+    lead_code = LEAD_NET_FAILURE
+
+
+class AssociationRejected(AssociationError):
+    """A-ASSOCIATE-RJ: ``result`` 1 permanent / 2 transient, ``source`` 1-3, ``reason`` per source."""
+
+    def __init__(self, message: str, *, result: int, source: int, reason: int):
+        super().__init__(message)
+        self.result, self.source, self.reason = result, source, reason
+
+
+class AssociationAborted(AssociationError):
+    """A-ABORT (source 0 user, 2 provider) or A-P-ABORT."""
+
+    def __init__(self, message: str, *, source: int, reason: int):
+        super().__init__(message)
+        self.source, self.reason = source, reason
+
+
+class DIMSEError(RemoteProtocolError):
+    """A DIMSE message is malformed (bad command set, missing required element)."""
+
+    lead_code = LEAD_NET_FAILURE
+
+
+class DIMSEStatusError(DicomTLSError):
+    """A DIMSE response carried a failure status (``status`` is the 16-bit code)."""
+
+    def __init__(self, message: str, *, status: int):
+        super().__init__(message)
+        self.status = status

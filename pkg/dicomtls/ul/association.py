@@ -1,0 +1,484 @@
+"""One DICOM association, sans-IO: PDU framing + the PS3.8 state machine + negotiation + DIMSE.
+
+    assoc = Association("requestor")
+    assoc.request("STORESCP", "ECHOSCU", [VERIFICATION_SOP_CLASS])
+    sock.sendall(assoc.data_to_send())
+    while True:
+        event = assoc.next_event()
+        if event is NEED_DATA:
+            assoc.receive_data(sock.recv(65536))     # b"" = transport closed (Evt17)
+        ...
+
+Bytes in (``receive_data``), events out (``next_event``), the caller's actions in (``request``,
+``accept``, ``reject``, ``send_message``, ``release``, ``abort``), bytes out (``data_to_send`` or,
+without joining, ``buffers_to_send``). Nothing here touches a socket, a thread or a clock other
+than the injected ``clock``; the ARTIM timer is a deadline the caller polls (``artim_deadline``,
+``check_timers``), which feeds Evt18.
+
+Every transition goes through ``UpperLayerFSM``; this module only turns its outputs into bytes and
+events. A PDU the peer got wrong (``PDUError``) is Evt19: the machine answers with an A-ABORT
+(source 2, the error's ``abort_reason``) and we report ``Aborted(..., local=True, error=exc)``.
+A malformed DIMSE message on an established association is aborted as the service-user (source 0).
+
+Data sets: a received message's data set is gathered into one ``bytes`` up to
+``max_dataset_length`` (then the association is aborted). Streaming large data sets is the
+``_on_dataset_fragment`` seam: a later ``DatasetFragment`` event path replaces the gathering there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+
+from ..dimse.fragments import CommandComplete, DatasetComplete, DatasetFragment, MessageAssembler, \
+    iter_fragments
+from ..dimse.messages import DIMSEMessage
+from ..errors import (ABORT_INVALID_PDU_PARAMETER_VALUE, AssociationAborted, AssociationRejected,
+                      DIMSEError, LocalProtocolError, PDUError,
+                      RemoteProtocolError)
+from . import fsm as _fsm
+from .framing import PDUReader
+from .items import PresentationContextAC
+from .negotiation import (DEFAULT_MAX_PDU_LENGTH, NegotiatedContext, accepted_contexts,
+                          build_accept, build_request, negotiate_contexts, negotiated,
+                          peer_max_length)
+from .pdu import (AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, AReleaseRP, AReleaseRQ,
+                  PDataTF, decode_pdu)
+
+DEFAULT_ARTIM_TIMEOUT = 30.0
+DEFAULT_MAX_DATASET_LENGTH = 64 << 20
+
+
+class _NeedData:
+    def __repr__(self):
+        return "NEED_DATA"
+
+
+#: ``next_event()`` returns this when it needs more bytes from the peer.
+NEED_DATA = _NeedData()
+
+
+# ---- events --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AssociateRequested:
+    """Acceptor: an A-ASSOCIATE-RQ arrived; answer with ``accept()`` or ``reject(...)``."""
+
+    request: AAssociateRQ
+
+
+@dataclass(frozen=True)
+class Established:
+    """The association is up. ``contexts``: every proposed context with its result, by ID."""
+
+    contexts: Mapping[int, NegotiatedContext]
+    peer_max_pdu_length: int
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A-ASSOCIATE-RJ received (requestor) or sent by the provider on our behalf (``local``)."""
+
+    rj: AAssociateRJ
+    local: bool = False
+
+    def as_error(self) -> AssociationRejected:
+        return AssociationRejected(
+            f"association rejected: result {self.rj.result}, source {self.rj.source}, "
+            f"reason {self.rj.reason} ({self.rj.reason_name})",
+            result=self.rj.result, source=self.rj.source, reason=self.rj.reason)
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    """A whole DIMSE message; ``dataset`` is its data set's bytes, or None if it has none."""
+
+    context_id: int
+    message: DIMSEMessage
+    dataset: Optional[bytes] = None
+
+
+@dataclass(frozen=True)
+class ReleaseRequested:
+    """The peer sent A-RELEASE-RQ; answer with ``release()``. ``collision``: both sides asked."""
+
+    collision: bool = False
+
+
+@dataclass(frozen=True)
+class Released:
+    """The association is released (our A-RELEASE-RP sent, or the peer's received)."""
+
+
+@dataclass(frozen=True)
+class Aborted:
+    """A-ABORT / A-P-ABORT. ``source`` 0 service-user, 2 service-provider; ``local`` is True when
+    this side sent the A-ABORT (``error`` then says why, if a peer error caused it)."""
+
+    source: int
+    reason: int
+    local: bool = False
+    error: Optional[BaseException] = field(default=None, compare=False)
+    transport_closed: bool = False
+
+    def as_error(self) -> AssociationAborted:
+        who = "we aborted" if self.local else "the peer aborted"
+        if self.transport_closed:
+            who = "the transport closed"
+        why = f": {self.error}" if self.error else ""
+        return AssociationAborted(f"association aborted ({who}, source {self.source}, reason "
+                                  f"{self.reason}){why}", source=self.source, reason=self.reason)
+
+
+Event = Any  # one of the dataclasses above, or NEED_DATA
+
+
+class Association:
+    """One association's protocol state. ``role`` is "requestor" or "acceptor".
+
+    Acceptor options: ``ae_title`` (informational; the caller decides with
+    ``negotiation.check_request``), ``supported`` = {abstract syntax: [transfer syntaxes]} used
+    by ``accept()``. ``max_pdu_length`` is what we announce and enforce on receive.
+    """
+
+    def __init__(self, role: str, *, supported: Optional[Mapping[str, Sequence[str]]] = None,
+                 max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
+                 artim_timeout: float = DEFAULT_ARTIM_TIMEOUT,
+                 max_dataset_length: int = DEFAULT_MAX_DATASET_LENGTH,
+                 clock: Callable[[], float] = time.monotonic):
+        if role not in ("requestor", "acceptor"):
+            raise ValueError(f"role must be 'requestor' or 'acceptor', not {role!r}")
+        self.role = role
+        self.supported = dict(supported or {})
+        self.max_pdu_length = max_pdu_length
+        self.artim_timeout = artim_timeout
+        self.max_dataset_length = max_dataset_length
+        self._clock = clock
+        self.fsm = _fsm.UpperLayerFSM()
+        self._reader = PDUReader(max_pdu_length=max_pdu_length)
+        self._assembler = MessageAssembler()
+        self._out: list = []
+        self._events: list = []
+        self._eof = False
+        self._artim_at: Optional[float] = None
+        self._data_parts: list = []
+        self._data_length = 0
+        self._pending_message: Optional[tuple[int, DIMSEMessage]] = None
+        self._input_failed = False
+        self._abort_error: Optional[BaseException] = None
+        self._event = ""
+        self._before = "Sta1"
+        self._release_pending = False
+        #: True once the machine asked for the transport to be closed.
+        self.transport_closed = False
+        self.request_pdu: Optional[AAssociateRQ] = None
+        self.accept_pdu: Optional[AAssociateAC] = None
+        self.contexts: dict[int, NegotiatedContext] = {}
+        self.peer_max_pdu_length = 0
+        if role == "acceptor":
+            self._run("Evt5")  # the transport connection is already open: AE-5, ARTIM runs
+
+    # ---- state ------------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self.fsm.state
+
+    @property
+    def is_established(self) -> bool:
+        return self.fsm.state in ("Sta6", "Sta7", "Sta8")
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more will happen: close the transport once ``data_to_send`` is written."""
+        return self.transport_closed or (self.fsm.state == "Sta1" and self.fsm.role is not None)
+
+    # ---- bytes ------------------------------------------------------------------------------
+    def receive_data(self, data: bytes) -> None:
+        """Bytes from the peer; ``b""`` means the transport closed (Evt17, once buffered PDUs
+        have been processed)."""
+        if not data:
+            self._eof = True
+        else:
+            self._reader.feed(data)
+
+    def buffers_to_send(self) -> list:
+        """The buffers to write, in order (PDU headers and payload views, never joined)."""
+        out, self._out = self._out, []
+        return out
+
+    def data_to_send(self) -> bytes:
+        return b"".join(self.buffers_to_send())
+
+    # ---- timers -----------------------------------------------------------------------------
+    def artim_deadline(self) -> Optional[float]:
+        """When ARTIM expires on ``clock``'s scale, or None when it is not running."""
+        return self._artim_at
+
+    def check_timers(self, now: Optional[float] = None) -> None:
+        """Feed Evt18 if ARTIM has run out (the ARTIM timer then closes the transport)."""
+        now = self._clock() if now is None else now
+        if self._artim_at is not None and now >= self._artim_at:
+            self._artim_at = None
+            if self.fsm.allows("Evt18"):
+                self._run("Evt18")
+
+    # ---- events -----------------------------------------------------------------------------
+    def next_event(self) -> Event:
+        while not self._events:
+            if self.fsm.state == "Sta1" and self.fsm.role is not None:
+                return NEED_DATA  # over; nothing can arrive any more
+            item = None
+            if not self._input_failed:
+                try:
+                    item = self._reader.next_pdu()
+                    pdu = None if item is None else decode_pdu(item[1])
+                except PDUError as exc:
+                    # Nothing after a malformed PDU can be trusted: read no further PDUs.
+                    self._input_failed = True
+                    self._peer_error(exc)
+                    continue
+            if item is None:
+                if self._eof and self.fsm.allows("Evt17"):
+                    self._eof = False
+                    self._run("Evt17")
+                    continue
+                return NEED_DATA
+            self._on_pdu(pdu)
+        return self._events.pop(0)
+
+    # ---- caller actions ---------------------------------------------------------------------
+    def request(self, called_ae: str, calling_ae: str, contexts: Iterable, *,
+                extra_user_items: Sequence = ()) -> AAssociateRQ:
+        """Requestor: send A-ASSOCIATE-RQ (Evt1, then Evt2: the caller's transport is open)."""
+        if self.role != "requestor":
+            raise LocalProtocolError("only the requestor sends an A-ASSOCIATE-RQ")
+        rq = build_request(called_ae, calling_ae, contexts, max_pdu_length=self.max_pdu_length,
+                           extra_user_items=extra_user_items)
+        self.request_pdu = rq
+        self._run("Evt1", pdu=rq)
+        self._run("Evt2")
+        return rq
+
+    def accept(self, contexts: Optional[Sequence[PresentationContextAC]] = None, *,
+               extra_user_items: Sequence = ()) -> AAssociateAC:
+        """Acceptor: answer the A-ASSOCIATE-RQ with an A-ASSOCIATE-AC. ``contexts`` defaults to
+        ``negotiate_contexts(rq.presentation_contexts, self.supported)``."""
+        rq = self.request_pdu
+        if rq is None or self.role != "acceptor":
+            raise LocalProtocolError("no A-ASSOCIATE-RQ to accept")
+        if contexts is None:
+            contexts = negotiate_contexts(rq.presentation_contexts, self.supported)
+        ac = build_accept(rq, contexts, max_pdu_length=self.max_pdu_length,
+                          extra_user_items=extra_user_items)
+        self._run("Evt7", pdu=ac)
+        self.accept_pdu = ac
+        self.contexts = negotiated(rq, ac.presentation_contexts)
+        self._events.append(Established(dict(self.contexts), self.peer_max_pdu_length))
+        return ac
+
+    def reject(self, result: int = 1, source: int = 1, reason: int = 1) -> None:
+        """Acceptor: answer with A-ASSOCIATE-RJ (PS3.8 Table 9-21 codes)."""
+        rj = AAssociateRJ(result, source, reason)
+        rj.encode()  # validates the combination before the machine moves
+        self._run("Evt8", pdu=rj)
+
+    def send_message(self, context_id: int, message: DIMSEMessage,
+                     dataset: Optional[bytes] = None) -> None:
+        """Fragment ``message`` (and its data set) into P-DATA-TF PDUs no larger than the peer's
+        maximum length; the payload is queued as views, never copied."""
+        ctx = self.contexts.get(context_id)
+        if ctx is None or not ctx.accepted:
+            raise LocalProtocolError(f"presentation context {context_id} was not accepted")
+        if not self.fsm.allows("Evt9"):
+            raise _fsm.InvalidEventError(self.fsm.state, "Evt9")
+        if message.has_dataset != (dataset is not None):
+            message = dataclasses.replace(message, has_dataset=dataset is not None)
+        command = message.encode()
+        for frag in iter_fragments(context_id, command, dataset, self.peer_max_pdu_length):
+            self._run("Evt9", fragment=frag)
+
+    def release(self) -> None:
+        """Ask to release (Evt11) or, after ``ReleaseRequested``, answer it (Evt14)."""
+        if self.fsm.state == "Sta10":
+            # Release collision, acceptor side: we may answer only once the peer's A-RELEASE-RP
+            # has arrived (AR-10, Sta12); remember the answer until then.
+            self._release_pending = True
+        elif self.fsm.allows("Evt14"):
+            self._run("Evt14")
+            if self.fsm.state == "Sta13":  # our A-RELEASE-RP is out: the association is over
+                self._events.append(Released())
+        else:
+            self._run("Evt11")
+
+    def abort(self) -> None:
+        """A-ABORT as the service-user (source 0)."""
+        self._run("Evt15", source=0, reason=0)
+        self._events.append(Aborted(0, 0, local=True))
+
+    # ---- internals --------------------------------------------------------------------------
+    def _run(self, event: str, **context) -> None:
+        before = self._before = self.fsm.state
+        self._event = event
+        outputs = self.fsm.handle(event, **context)
+        for output in outputs:
+            self._apply(output)
+        if event in _fsm.PDU_EVENTS and event != "Evt16" and before != "Sta13" and \
+                self.fsm.state == "Sta13" and not any(isinstance(o, _fsm.Indication)
+                                                      for o in outputs) and \
+                any(isinstance(o, _fsm.SendPDU) and o.kind == "A-ABORT" for o in outputs):
+            # AA-1 (a stray PDU while awaiting the A-ASSOCIATE-RQ) aborts without an indication.
+            self._events.append(Aborted(0, 0, local=True, error=self._abort_error))
+
+    def _peer_error(self, exc: PDUError) -> None:
+        self._abort_error = exc
+        try:
+            self._run("Evt19", reason=exc.abort_reason)
+        finally:
+            self._abort_error = None
+
+    def _on_pdu(self, pdu) -> None:
+        event = _fsm.PDU_EVENT[_PDU_KIND[type(pdu)]]
+        if isinstance(pdu, AAssociateRQ):
+            if self.fsm.state == "Sta2":
+                self.request_pdu = pdu
+                self.peer_max_pdu_length = peer_max_length(pdu)
+            ok = pdu.supports_version_1
+            self._run(event, pdu=pdu, acceptable=ok,
+                      reject=None if ok else {"result": 1, "source": 2, "reason": 2})
+        elif isinstance(pdu, AAbort):
+            self._run(event, source=pdu.source, reason=pdu.reason)
+        elif isinstance(pdu, PDataTF) and self.fsm.state in ("Sta6", "Sta7"):
+            bad = next((p.context_id for p in pdu.pdvs
+                        if not (p.context_id in self.contexts
+                                and self.contexts[p.context_id].accepted)), None)
+            if bad is not None:
+                self._peer_error(PDUError(f"PDV on presentation context {bad}, which was not "
+                                          f"accepted", abort_reason=ABORT_INVALID_PDU_PARAMETER_VALUE))
+                return
+            self._run(event, pdu=pdu)
+        else:
+            self._run(event, pdu=pdu)
+
+    def _apply(self, output) -> None:
+        if isinstance(output, _fsm.SendPDU):
+            self._send_pdu(output)
+        elif isinstance(output, _fsm.Indication):
+            self._indication(output.primitive, output.params)
+        elif isinstance(output, _fsm.StartARTIM):
+            self._artim_at = self._clock() + self.artim_timeout
+        elif isinstance(output, _fsm.StopARTIM):
+            self._artim_at = None
+        elif isinstance(output, _fsm.CloseTransport):
+            self.transport_closed = True
+            self._artim_at = None
+        # OpenTransport: the caller opened the transport before request(); Evt2 follows at once.
+
+    def _send_pdu(self, out: _fsm.SendPDU) -> None:
+        p = out.params
+        kind = out.kind
+        if kind == "P-DATA-TF":
+            frag = p["fragment"]
+            self._out.append(PDataTF.header_for_single_pdv(frag.context_id, frag.is_command,
+                                                           frag.is_last, len(frag.data)))
+            if len(frag.data):
+                self._out.append(frag.data)
+            return
+        if kind == "A-ABORT":
+            pdu = AAbort(p["source"], p["reason"] if p["source"] else 0)
+        elif kind == "A-ASSOCIATE-RJ":
+            pdu = p.get("pdu") or AAssociateRJ(p["result"], p["source"], p["reason"])
+            if p.get("pdu") is None:  # the provider refused the RQ (AE-6): tell the caller
+                self._events.append(Rejected(pdu, local=True))
+        elif kind == "A-RELEASE-RQ":
+            pdu = AReleaseRQ()
+        elif kind == "A-RELEASE-RP":
+            pdu = AReleaseRP()
+        else:  # A-ASSOCIATE-RQ / -AC carry the PDU object we built
+            pdu = p["pdu"]
+        self._out.append(pdu.encode())
+
+    def _indication(self, primitive: str, params: dict) -> None:
+        if primitive == _fsm.A_ASSOCIATE_INDICATION:
+            self._events.append(AssociateRequested(params["pdu"]))
+        elif primitive == _fsm.A_ASSOCIATE_CONFIRMATION:
+            pdu = params["pdu"]
+            if params["result"] == "accept":
+                self.accept_pdu = pdu
+                self.peer_max_pdu_length = peer_max_length(pdu)
+                self.contexts = accepted_contexts(self.request_pdu, pdu)
+                self._events.append(Established(dict(self.contexts), self.peer_max_pdu_length))
+            else:
+                self._events.append(Rejected(pdu))
+        elif primitive == _fsm.P_DATA_INDICATION:
+            self._on_pdata(params["pdu"])
+        elif primitive == _fsm.A_RELEASE_INDICATION:
+            self._events.append(ReleaseRequested(bool(params.get("collision"))))
+        elif primitive == _fsm.A_RELEASE_CONFIRMATION:
+            if self.fsm.state == "Sta12":  # collision, acceptor side: our answer is still due
+                if self._release_pending:
+                    self._release_pending = False
+                    self.release()
+            else:
+                self._events.append(Released())
+        elif primitive in (_fsm.A_ABORT_INDICATION, _fsm.A_P_ABORT_INDICATION):
+            closed = bool(params.get("transport_closed"))
+            # AA-8 answers a bad (Evt19) or unexpected PDU: this side sent the A-ABORT.
+            local = self._event not in ("Evt16", "Evt17")
+            error = self._abort_error
+            if local and error is None:
+                error = RemoteProtocolError(f"unexpected PDU ({_fsm.EVENTS[self._event]}) in "
+                                            f"{self._before}")
+            self._events.append(Aborted(params["source"], params["reason"], local=local,
+                                        error=error, transport_closed=closed))
+
+    def _on_pdata(self, pdata: PDataTF) -> None:
+        for pdv in pdata.pdvs:
+            try:
+                events = self._assembler.feed(pdv.context_id, pdv.is_command, pdv.is_last,
+                                              pdv.data)
+                for ev in events:
+                    self._on_dimse(ev)
+            except (DIMSEError, LocalProtocolError) as exc:
+                # A broken DIMSE message: the service-user (us) aborts the association.
+                if self.fsm.allows("Evt15"):
+                    self._run("Evt15", source=0, reason=0)
+                self._events.append(Aborted(0, 0, local=True, error=exc))
+                return
+
+    def _on_dimse(self, ev) -> None:
+        if isinstance(ev, CommandComplete):
+            if ev.message.has_dataset:
+                self._pending_message = (ev.context_id, ev.message)
+                self._data_parts, self._data_length = [], 0
+            else:
+                self._events.append(MessageReceived(ev.context_id, ev.message, None))
+        elif isinstance(ev, DatasetFragment):
+            self._on_dataset_fragment(ev)
+        elif isinstance(ev, DatasetComplete):
+            context_id, message = self._pending_message
+            data = b"".join(self._data_parts)
+            self._pending_message, self._data_parts, self._data_length = None, [], 0
+            self._events.append(MessageReceived(context_id, message, data))
+
+    def _on_dataset_fragment(self, ev: DatasetFragment) -> None:
+        # The streaming seam: a later DatasetFragment event goes out from here instead.
+        self._data_length += len(ev.data)
+        if self._data_length > self.max_dataset_length:
+            raise LocalProtocolError(f"data set longer than {self.max_dataset_length} bytes; "
+                                     f"streaming large data sets is not implemented yet")
+        self._data_parts.append(ev.data)  # a view of the PDU buffer, which is never reused
+
+    def __repr__(self):
+        return f"<Association {self.role} {self.fsm.state}>"
+
+
+_PDU_KIND = {AAssociateRQ: "A-ASSOCIATE-RQ", AAssociateAC: "A-ASSOCIATE-AC",
+             AAssociateRJ: "A-ASSOCIATE-RJ", PDataTF: "P-DATA-TF", AReleaseRQ: "A-RELEASE-RQ",
+             AReleaseRP: "A-RELEASE-RP", AAbort: "A-ABORT"}
+
+__all__ = [
+    "Aborted", "AssociateRequested", "Association", "DEFAULT_ARTIM_TIMEOUT",
+    "DEFAULT_MAX_DATASET_LENGTH", "Established", "MessageReceived", "NEED_DATA", "Rejected",
+    "ReleaseRequested", "Released",
+]

@@ -13,7 +13,7 @@ import warnings
 
 from .. import __version__
 from ..errors import DicomTLSError
-from . import demo, tls_commands
+from . import demo, dicom_commands, tls_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     demo.add_parser(sub)
     tls_commands.add_parsers(sub)
+    dicom_commands.add_parsers(sub)
     return parser
 
 

@@ -1,0 +1,502 @@
+"""Blocking DICOM associations over a TLSSocket or a plain TCP socket: one thread each.
+
+``associate(...)`` opens the transport, negotiates and returns a ``ClientAssociation`` with
+``echo()``, ``send_message()``/``receive_message()``, ``release()`` and ``abort()``.
+``serve_association(transport, ...)`` runs the acceptor side of one association as a Verification
+SCP; ``serve_echo_once`` accepts one connection and serves it; ``VerificationServer`` accepts in a
+loop, one thread per association.
+
+Both transports offer the same three calls (``sendall``, ``recv``, ``close``) plus ``settimeout``
+and ``session`` (the TLS SessionInfo, None for plain TCP); ``PlainTransport`` wraps a socket so.
+TCP_NODELAY is always set: a DICOM exchange is request/response and Nagle would delay each PDU.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional, Sequence
+
+from ..dimse.messages import C_ECHO_RQ, C_ECHO_RSP, DIMSEMessage
+from ..errors import (AssociationAborted, AssociationError, ConnectionClosedError, DicomTLSError,
+                      LocalProtocolError)
+from ..tls.config import TLSConfig
+from ..tls.engines import new_connection
+from ..ul.association import (NEED_DATA, Aborted, AssociateRequested, Association, Established,
+                              MessageReceived, Rejected, Released, ReleaseRequested)
+from ..ul.negotiation import (DEFAULT_MAX_PDU_LENGTH, DEFAULT_TRANSFER_SYNTAXES,
+                              IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION_SOP_CLASS, check_request)
+from . import tls_socket
+
+log = logging.getLogger(__name__)
+
+RECV_CHUNK = 256 * 1024
+COALESCE = 64 * 1024  # smaller buffers are joined before a write; larger ones go out as they are
+
+
+class PlainTransport:
+    """A connected TCP socket with the TLSSocket interface (``session`` is None)."""
+
+    session = None
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    def sendall(self, data) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise ConnectionClosedError(f"sending to the peer failed: {exc}") from exc
+
+    def recv(self, max_bytes: int = RECV_CHUNK) -> bytes:
+        try:
+            return self.sock.recv(max_bytes)
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise ConnectionClosedError(f"connection reset by the peer: {exc}") from exc
+
+    def close(self, *, timeout: float = 2.0) -> None:
+        """Half-close and drain briefly, so unread data does not turn our close into an RST."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(timeout)
+            while self.sock.recv(RECV_CHUNK):
+                pass
+        except OSError:
+            pass
+        finally:
+            self.sock.close()
+
+
+def _raw_socket(transport) -> socket.socket:
+    return transport.sock
+
+
+def write_buffers(transport, buffers: Iterable) -> None:
+    """Write PDU buffers in order: small ones (headers, commands) joined, large ones direct."""
+    pending = bytearray()
+    for buf in buffers:
+        if len(buf) >= COALESCE:
+            if pending:
+                transport.sendall(pending)
+                pending = bytearray()
+            transport.sendall(buf)
+        else:
+            pending += buf
+            if len(pending) >= COALESCE:
+                transport.sendall(pending)
+                pending = bytearray()
+    if pending:
+        transport.sendall(pending)
+
+
+class _Driver:
+    """Runs an Association over a transport: flush, read, feed, drive ARTIM."""
+
+    def __init__(self, transport, assoc: Association, timeout: Optional[float]):
+        self.transport = transport
+        self.assoc = assoc
+        self.timeout = timeout
+        self.closed = False
+
+    def flush(self) -> None:
+        bufs = self.assoc.buffers_to_send()
+        if bufs and not self.closed:
+            write_buffers(self.transport, bufs)
+
+    def next_event(self):
+        """The next event; reads from the transport as needed. None once the association is
+        finished and the transport closed."""
+        while True:
+            self.flush()
+            if self.assoc.finished:
+                self.close()
+            event = self.assoc.next_event()
+            if event is not NEED_DATA:
+                return event
+            self.flush()
+            if self.assoc.finished:
+                self.close()
+                return None
+            self._read()
+
+    def _read(self) -> None:
+        deadline = self.assoc.artim_deadline()
+        wait = self.timeout
+        if deadline is not None:
+            left = max(0.0, deadline - time.monotonic())
+            wait = left if wait is None else min(wait, left)
+        _raw_socket(self.transport).settimeout(wait)
+        try:
+            data = self.transport.recv(RECV_CHUNK)
+        except (socket.timeout, TimeoutError):
+            if deadline is not None and time.monotonic() >= deadline:
+                self.assoc.check_timers()
+                return
+            raise
+        except ConnectionClosedError:
+            data = b""
+        self.assoc.receive_data(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            try:
+                self.transport.close()
+            except (OSError, DicomTLSError):
+                pass
+
+
+def _connect(host: str, port: int, tls_config: Optional[TLSConfig], timeout: Optional[float],
+             server_name: Optional[str] = None):
+    if tls_config is not None:
+        return tls_socket.connect(host, port, tls_config, timeout=timeout,
+                                  server_name=server_name)
+    return PlainTransport(socket.create_connection((host, port), timeout=timeout))
+
+
+class ClientAssociation:
+    """An established association on the requestor side."""
+
+    def __init__(self, transport, assoc: Association, timeout: Optional[float]):
+        self._driver = _Driver(transport, assoc, timeout)
+        self.assoc = assoc
+        self.transport = transport
+        self._message_id = 0
+
+    @property
+    def session(self):
+        return getattr(self.transport, "session", None)
+
+    @property
+    def contexts(self):
+        return self.assoc.contexts
+
+    def context_for(self, abstract_syntax: str) -> int:
+        for ctx in self.assoc.contexts.values():
+            if ctx.accepted and ctx.abstract_syntax == abstract_syntax:
+                return ctx.context_id
+        raise LocalProtocolError(f"no accepted presentation context for {abstract_syntax}")
+
+    def next_message_id(self) -> int:
+        self._message_id = self._message_id % 0xFFFF + 1
+        return self._message_id
+
+    def send_message(self, context_id: int, message: DIMSEMessage,
+                     dataset: Optional[bytes] = None) -> None:
+        self.assoc.send_message(context_id, message, dataset)
+        self._driver.flush()
+
+    def receive_message(self) -> MessageReceived:
+        while True:
+            event = self._driver.next_event()
+            if isinstance(event, MessageReceived):
+                return event
+            self._unexpected(event)
+
+    def _unexpected(self, event):
+        if isinstance(event, Aborted):
+            self._driver.close()
+            raise event.as_error()
+        if isinstance(event, ReleaseRequested):  # the peer wants out while we wait for it
+            self.assoc.release()
+            self._driver.flush()
+            self._driver.close()
+            raise AssociationError("the peer released the association before answering")
+        if event is None:
+            raise AssociationAborted("the association ended", source=2, reason=0)
+        log.debug("ignoring %r", event)
+
+    def echo(self) -> int:
+        """C-ECHO on the Verification context; returns the response's status."""
+        context_id = self.context_for(VERIFICATION_SOP_CLASS)
+        message_id = self.next_message_id()
+        self.send_message(context_id, C_ECHO_RQ(message_id=message_id,
+                                                affected_sop_class_uid=VERIFICATION_SOP_CLASS))
+        while True:
+            got = self.receive_message()
+            if isinstance(got.message, C_ECHO_RSP) and \
+                    got.message.message_id_being_responded_to == message_id:
+                return got.message.status
+            log.debug("ignoring %s while waiting for C-ECHO-RSP", got.message.name)
+
+    def release(self) -> None:
+        """A-RELEASE, then close the transport."""
+        if self._driver.closed:
+            return
+        self.assoc.release()
+        try:
+            while True:
+                event = self._driver.next_event()
+                if isinstance(event, Released) or event is None:
+                    return
+                if isinstance(event, ReleaseRequested):  # release collision
+                    self.assoc.release()
+                    continue
+                if isinstance(event, Aborted):
+                    raise event.as_error()
+        finally:
+            self._driver.close()
+
+    def abort(self) -> None:
+        if self._driver.closed:
+            return
+        try:
+            self.assoc.abort()
+            self._driver.flush()
+        except (DicomTLSError, OSError):
+            pass
+        finally:
+            self._driver.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.release()
+        else:
+            self.abort()
+
+
+def associate(host: str, port: int, *, tls_config: Optional[TLSConfig] = None,
+              called_ae: str = "ANY-SCP", calling_ae: str = "DICOMTLS",
+              contexts: Sequence = (VERIFICATION_SOP_CLASS,), timeout: Optional[float] = 30.0,
+              max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
+              server_name: Optional[str] = None) -> ClientAssociation:
+    """Connect (TLS when ``tls_config`` is given), send A-ASSOCIATE-RQ, wait for the answer.
+    Raises AssociationRejected / AssociationAborted (the transport is closed then)."""
+    transport = _connect(host, port, tls_config, timeout, server_name)
+    assoc = Association("requestor", max_pdu_length=max_pdu_length)
+    driver = _Driver(transport, assoc, timeout)
+    try:
+        assoc.request(called_ae, calling_ae, contexts)
+        while True:
+            event = driver.next_event()
+            if isinstance(event, Established):
+                return ClientAssociation(transport, assoc, timeout)
+            if isinstance(event, (Rejected, Aborted)):
+                raise event.as_error()
+            if event is None:
+                raise AssociationAborted("the peer closed the connection during negotiation",
+                                         source=2, reason=0)
+    except BaseException:
+        driver.close()
+        raise
+
+
+# ---- acceptor ---------------------------------------------------------------------------
+@dataclass
+class ServedAssociation:
+    """What happened on one association a server handled."""
+
+    calling_ae: Optional[str] = None
+    called_ae: Optional[str] = None
+    outcome: str = "closed"        # released | rejected | aborted | closed | error
+    echoes: int = 0
+    session: object = None
+    error: Optional[str] = None
+    rejected: Optional[tuple] = None
+    contexts: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"calling_ae": self.calling_ae, "called_ae": self.called_ae,
+                "outcome": self.outcome, "echoes": self.echoes, "error": self.error,
+                "rejected": list(self.rejected) if self.rejected else None,
+                "session": self.session.to_dict() if self.session is not None else None}
+
+
+VERIFICATION_ONLY = {VERIFICATION_SOP_CLASS: (IMPLICIT_VR_LITTLE_ENDIAN,) +
+                     tuple(ts for ts in DEFAULT_TRANSFER_SYNTAXES
+                           if ts != IMPLICIT_VR_LITTLE_ENDIAN)}
+
+
+def serve_association(transport, *, ae_title: Optional[str] = None,
+                      calling_aes: Optional[Iterable[str]] = None,
+                      supported: Mapping[str, Sequence[str]] = VERIFICATION_ONLY,
+                      timeout: Optional[float] = 30.0,
+                      max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH) -> ServedAssociation:
+    """Run one association as a Verification SCP until it ends; the transport is closed after.
+    ``ae_title`` None accepts any called AE title."""
+    assoc = Association("acceptor", supported=supported, max_pdu_length=max_pdu_length)
+    driver = _Driver(transport, assoc, timeout)
+    result = ServedAssociation(session=getattr(transport, "session", None))
+    try:
+        while True:
+            event = driver.next_event()
+            if event is None:
+                break
+            if isinstance(event, AssociateRequested):
+                rq = event.request
+                result.calling_ae, result.called_ae = rq.calling_ae_title, rq.called_ae_title
+                rj = check_request(rq, ae_title=ae_title, calling_aes=calling_aes)
+                if rj is not None:
+                    assoc.reject(rj.result, rj.source, rj.reason)
+                    result.outcome, result.rejected = "rejected", (rj.result, rj.source,
+                                                                   rj.reason)
+                else:
+                    assoc.accept()
+            elif isinstance(event, Established):
+                result.contexts = dict(event.contexts)
+            elif isinstance(event, Rejected):
+                result.outcome = "rejected"
+                result.rejected = (event.rj.result, event.rj.source, event.rj.reason)
+            elif isinstance(event, MessageReceived):
+                msg = event.message
+                if isinstance(msg, C_ECHO_RQ):
+                    assoc.send_message(event.context_id, C_ECHO_RSP(
+                        message_id_being_responded_to=msg.message_id, status=0x0000,
+                        affected_sop_class_uid=msg.affected_sop_class_uid))
+                    result.echoes += 1
+                else:  # only Verification contexts are accepted, so this is a broken peer
+                    log.warning("aborting: unexpected %s", msg.name)
+                    assoc.abort()
+                    result.outcome = "aborted"
+            elif isinstance(event, ReleaseRequested):
+                assoc.release()
+            elif isinstance(event, Released):
+                result.outcome = "released"
+            elif isinstance(event, Aborted):
+                result.outcome = "aborted"
+                if event.error is not None:
+                    result.error = str(event.error)
+    except (DicomTLSError, OSError) as exc:
+        result.outcome, result.error = "error", str(exc)
+        if not isinstance(exc, ConnectionClosedError):
+            try:
+                if assoc.fsm.allows("Evt15"):
+                    assoc.abort()
+                    driver.flush()
+            except (DicomTLSError, OSError):
+                pass
+    finally:
+        driver.close()
+    return result
+
+
+def accept_transport(listener: socket.socket, tls_config: Optional[TLSConfig],
+                     timeout: Optional[float] = 30.0):
+    """Accept one connection; run the TLS handshake when ``tls_config`` is given."""
+    if tls_config is not None:
+        return tls_socket.accept(listener, tls_config, timeout=timeout)
+    sock, _ = listener.accept()
+    sock.settimeout(timeout)
+    return PlainTransport(sock)
+
+
+def serve_echo_once(listener: socket.socket, tls_config: Optional[TLSConfig] = None,
+                    ae_title: Optional[str] = None, *,
+                    timeout: Optional[float] = 30.0) -> ServedAssociation:
+    """Accept one connection on ``listener`` and serve it as a Verification SCP."""
+    transport = accept_transport(listener, tls_config, timeout)
+    return serve_association(transport, ae_title=ae_title, timeout=timeout)
+
+
+class VerificationServer:
+    """A Verification SCP: accepts in a loop, one thread per association.
+
+    ``start()`` runs the accept loop in a background thread, ``close()`` stops it. ``results``
+    collects a ``ServedAssociation`` per connection (a failed TLS handshake counts as "error").
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 tls_config: Optional[TLSConfig] = None, ae_title: Optional[str] = None,
+                 timeout: Optional[float] = 30.0, on_result=None):
+        self.listener = tls_socket.listen(host, port)
+        self.tls_config = tls_config
+        self.ae_title = ae_title
+        self.timeout = timeout
+        self.on_result = on_result
+        self.results: list[ServedAssociation] = []
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._workers: list[threading.Thread] = []
+
+    @property
+    def address(self) -> tuple:
+        return self.listener.getsockname()[:2]
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+    def handle(self, transport) -> ServedAssociation:
+        result = serve_association(transport, ae_title=self.ae_title, timeout=self.timeout)
+        self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+    def serve_one(self) -> ServedAssociation:
+        """Accept and serve one connection in this thread."""
+        try:
+            transport = accept_transport(self.listener, self.tls_config, self.timeout)
+        except DicomTLSError as exc:
+            result = ServedAssociation(outcome="error", error=f"TLS handshake failed: {exc}")
+            self.results.append(result)
+            if self.on_result is not None:
+                self.on_result(result)
+            return result
+        return self.handle(transport)
+
+    def serve_forever(self) -> None:
+        self.listener.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                sock, _ = self.listener.accept()
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError:
+                break
+            worker = threading.Thread(target=self._serve_socket, args=(sock,), daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def _serve_socket(self, sock: socket.socket) -> None:
+        sock.settimeout(self.timeout)
+        try:
+            if self.tls_config is not None:
+                transport = tls_socket.TLSSocket(sock, new_connection(self.tls_config, "server"))
+                transport.do_handshake()
+            else:
+                transport = PlainTransport(sock)
+        except (DicomTLSError, OSError) as exc:
+            sock.close()
+            result = ServedAssociation(outcome="error", error=f"TLS handshake failed: {exc}")
+            self.results.append(result)
+            if self.on_result is not None:
+                self.on_result(result)
+            return
+        self.handle(transport)
+
+    def start(self) -> "VerificationServer":
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.listener.close()
+        for worker in self._workers:
+            worker.join(timeout=5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+__all__ = [
+    "ClientAssociation", "PlainTransport", "ServedAssociation", "VERIFICATION_ONLY",
+    "VerificationServer", "accept_transport", "associate", "serve_association",
+    "serve_echo_once", "write_buffers",
+]

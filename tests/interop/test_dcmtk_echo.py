@@ -1,0 +1,167 @@
+"""C-ECHO against DCMTK 3.6.7, plain TCP and TLS, both roles.
+
+* our ``dicomtls echo`` (SCU) -> DCMTK ``storescp`` (SCP). storescp 3.6.7 has no option to bind
+  one address: it listens on every interface. So it runs in a private network namespace
+  (``unshare -n``, only ``lo`` up) together with our client, and nothing is ever exposed.
+* DCMTK ``echoscu`` (SCU) -> our ``VerificationServer`` on 127.0.0.1.
+
+DCMTK binaries are called by absolute path: pynetdicom installs Python scripts of the same names
+that shadow them on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import REQUIRE_PEERS
+from dicomtls.io.association_runner import VerificationServer
+from dicomtls.tls.config import TLSConfig
+
+pytestmark = pytest.mark.interop
+
+ECHOSCU = "/usr/bin/echoscu"
+STORESCP = "/usr/bin/storescp"
+
+
+def _missing(message: str):
+    if REQUIRE_PEERS:
+        pytest.fail(message + " (required in CI: .ci/run must install it)")
+    pytest.skip(message)
+
+
+def dcmtk(path: str) -> str:
+    if not os.access(path, os.X_OK):
+        _missing(f"DCMTK program {path} is not installed")
+    return path
+
+
+@pytest.fixture(scope="module")
+def netns():
+    """A command prefix running its argument in a fresh network namespace."""
+    unshare = shutil.which("unshare")
+    if unshare is None or shutil.which("ip") is None:
+        _missing("unshare/ip are needed to confine storescp to a private network namespace")
+    probe = subprocess.run([unshare, "-n", "sh", "-c", "ip link set lo up"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        probe = subprocess.run([unshare, "-rn", "sh", "-c", "ip link set lo up"],
+                               capture_output=True, text=True)
+        if probe.returncode != 0:
+            _missing(f"cannot create a network namespace: {probe.stderr.strip()}")
+        return [unshare, "-rn"]
+    return [unshare, "-n"]
+
+
+def _run_in_netns(netns, storescp_args, client_args, timeout=60):
+    """storescp and our client together in one private namespace; returns (rc, out, scp log)."""
+    port = 11112  # the namespace is ours alone: no collision possible
+    script = textwrap.dedent(f"""\
+        ip link set lo up
+        {STORESCP} -d {storescp_args} {port} > "$SCPLOG" 2>&1 &
+        scp=$!
+        needle=$(printf ':%04X 00000000:0000 0A' {port})
+        i=0
+        while ! grep -q "$needle" /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
+            i=$((i+1)); [ $i -gt 100 ] && {{ echo "storescp did not start" >&2; kill $scp; exit 99; }}
+            sleep 0.05
+        done
+        "$PY" -m dicomtls.cli.main echo 127.0.0.1 {port} --aec STORESCP --aet OURSCU --json \
+            --timeout 20 {client_args}
+        rc=$?
+        kill $scp
+        wait $scp 2>/dev/null
+        exit $rc
+        """)
+    return script
+
+
+@pytest.fixture
+def scp_log(tmp_path):
+    return tmp_path / "storescp.log"
+
+
+def _storescp(netns, scp_log, storescp_args, client_args):
+    import json
+    script = _run_in_netns(netns, storescp_args, client_args)
+    env = dict(os.environ, SCPLOG=str(scp_log), PY=sys.executable)
+    proc = subprocess.run([*netns, "sh", "-c", script], capture_output=True, text=True,
+                          timeout=90, env=env)
+    log = scp_log.read_text() if scp_log.exists() else ""
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}\n{log}"
+    record = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert record["status"] == 0 and record["status_name"] == "Success"
+    assert "Received Echo Request" in log and "Association Release" in log
+    assert "E:" not in log and "W:" not in log, log
+    # storescp saw our identification.
+    assert "Their Implementation Version Name: DICOMTLS_010" in log
+    return record, log
+
+
+def test_our_scu_vs_storescp_plain(netns, scp_log):
+    dcmtk(STORESCP)
+    record, _ = _storescp(netns, scp_log, "", "")
+    assert record["session"] is None
+
+
+def test_our_scu_vs_storescp_tls(netns, scp_log, pki):
+    dcmtk(STORESCP)
+    record, log = _storescp(
+        netns, scp_log,
+        f"+tls {pki.server_key} {pki.server_cert} +cf {pki.ca_cert} +py",
+        f"--tls --cert {pki.client_cert} --key {pki.client_key} --ca {pki.ca_cert}")
+    assert record["session"]["protocol"].startswith("TLSv1.") and record["session"]["peer_authenticated"]
+    assert "Association Acknowledged" in log
+
+
+def _echoscu(*args, timeout=30):
+    return subprocess.run([dcmtk(ECHOSCU), "-d", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_echoscu_vs_our_scp_plain():
+    with VerificationServer(ae_title="OURSCP", timeout=10) as server:
+        proc = _echoscu("-aec", "OURSCP", "127.0.0.1", str(server.port))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "Received Echo Response (Success)" in out and "E:" not in out
+    (result,) = server.results
+    assert (result.outcome, result.echoes, result.calling_ae) == ("released", 1, "ECHOSCU")
+    assert result.session is None
+
+
+def test_echoscu_repeated_on_one_association():
+    with VerificationServer(timeout=10) as server:
+        proc = _echoscu("--repeat", "3", "127.0.0.1", str(server.port))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (result,) = server.results
+    assert (result.outcome, result.echoes) == ("released", 3)
+
+
+def test_echoscu_vs_our_scp_tls(pki):
+    config = TLSConfig.from_profile(certificate=str(pki.server_cert),
+                                    private_key=str(pki.server_key), ca_file=str(pki.ca_cert))
+    with VerificationServer(tls_config=config, ae_title="OURSCP", timeout=10) as server:
+        proc = _echoscu("+tls", str(pki.client_key), str(pki.client_cert), "+cf", str(pki.ca_cert),
+                        "-aec", "OURSCP", "127.0.0.1", str(server.port))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "Received Echo Response (Success)" in out and "E:" not in out
+    (result,) = server.results
+    assert (result.outcome, result.echoes) == ("released", 1)
+    assert result.session is not None and result.session.peer_certificates
+
+
+def test_echoscu_rejected_for_wrong_called_ae():
+    with VerificationServer(ae_title="OURSCP", timeout=10) as server:
+        proc = _echoscu("-aec", "SOMEONE", "127.0.0.1", str(server.port))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "Called AE Title Not Recognized" in out, out
+    (result,) = server.results
+    assert result.outcome == "rejected" and result.rejected == (1, 1, 7)

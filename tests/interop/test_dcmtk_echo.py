@@ -165,3 +165,54 @@ def test_echoscu_rejected_for_wrong_called_ae():
     assert "Called AE Title Not Recognized" in out, out
     (result,) = server.results
     assert result.outcome == "rejected" and result.rejected == (1, 1, 7)
+
+
+# ---- baseline: our SCU against our SCP over real sockets (tells our bugs from DCMTK's) ------
+def _tls_pair(pki):
+    server = TLSConfig.from_profile(certificate=str(pki.server_cert),
+                                    private_key=str(pki.server_key), ca_file=str(pki.ca_cert))
+    client = TLSConfig.from_profile(certificate=str(pki.client_cert),
+                                    private_key=str(pki.client_key), ca_file=str(pki.ca_cert))
+    return server, client
+
+
+@pytest.mark.parametrize("use_tls", [False, True], ids=["plain", "tls"])
+def test_our_scu_vs_our_scp(pki, use_tls):
+    from dicomtls.errors import AssociationRejected
+    from dicomtls.io.association_runner import associate
+    server_cfg, client_cfg = _tls_pair(pki) if use_tls else (None, None)
+    with VerificationServer(tls_config=server_cfg, ae_title="OURSCP", timeout=10) as server:
+        with associate("127.0.0.1", server.port, tls_config=client_cfg, called_ae="OURSCP",
+                       calling_ae="OURSCU", timeout=10) as assoc:
+            assert [assoc.echo() for _ in range(3)] == [0, 0, 0]
+            assert (assoc.session is not None) == use_tls
+        with pytest.raises(AssociationRejected) as info:
+            associate("127.0.0.1", server.port, tls_config=client_cfg, called_ae="WRONG",
+                      timeout=10)
+        assert (info.value.source, info.value.reason) == (1, 7)
+        server.close()
+    outcomes = sorted((r.outcome, r.echoes) for r in server.results)
+    assert outcomes == [("rejected", 0), ("released", 3)]
+
+
+def test_garbage_to_our_scp_gets_a_abort():
+    import socket
+    with VerificationServer(timeout=10) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+            s.sendall(bytes([0x09, 0, 0, 0, 0, 0]))
+            reply = s.recv(100)
+            # Before the A-ASSOCIATE-RQ (Sta2) the answer is AA-1: PS3.8 has it sent with the
+            # service-user source and reason 0, not as a provider abort.
+            assert reply == bytes([0x07, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+        server.close()
+    (result,) = server.results
+    assert result.outcome == "aborted" and "unrecognized PDU type" in result.error
+
+
+def test_cli_echo_vs_our_scp(capsys):
+    from dicomtls.cli.main import main
+    with VerificationServer(ae_title="OURSCP", timeout=10) as server:
+        assert main(["echo", "127.0.0.1", str(server.port), "--aec", "OURSCP"]) == 0
+        assert "status 0x0000 (Success)" in capsys.readouterr().out
+        assert main(["echo", "127.0.0.1", str(server.port), "--aec", "NOPE"]) == 1
+        assert "AssociationRejected" in capsys.readouterr().err

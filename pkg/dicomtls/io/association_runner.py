@@ -34,6 +34,7 @@ from . import tls_socket
 log = logging.getLogger(__name__)
 
 RECV_CHUNK = 256 * 1024
+FLUSH_BYTES = 4 << 20  # a streamed data set is written whenever this much is queued
 COALESCE = 64 * 1024  # smaller buffers are joined before a write; larger ones go out as they are
 
 
@@ -79,13 +80,22 @@ def _raw_socket(transport) -> socket.socket:
 
 
 def write_buffers(transport, buffers: Iterable) -> None:
-    """Write PDU buffers in order: small ones (headers, commands) joined, large ones direct."""
+    """Write PDU buffers in order: small ones (headers, commands) joined, large ones direct.
+
+    A large payload is never written alone after its small header: the pending small buffers
+    take the payload's first ``COALESCE`` bytes with them, so over TLS a PDU header never
+    travels in a record of its own (one bounded copy of at most 64 KiB per large buffer)."""
     pending = bytearray()
     for buf in buffers:
         if len(buf) >= COALESCE:
             if pending:
+                view = memoryview(buf)
+                pending += view[:COALESCE]
                 transport.sendall(pending)
                 pending = bytearray()
+                buf = view[COALESCE:]
+                if not len(buf):
+                    continue
             transport.sendall(buf)
         else:
             pending += buf
@@ -188,10 +198,26 @@ class ClientAssociation:
         self._message_id = self._message_id % 0xFFFF + 1
         return self._message_id
 
-    def send_message(self, context_id: int, message: DIMSEMessage,
-                     dataset: Optional[bytes] = None) -> None:
-        self.assoc.send_message(context_id, message, dataset)
+    def send_message(self, context_id: int, message: DIMSEMessage, dataset=None, *,
+                     progress=None) -> None:
+        """Send one message. ``dataset``: bytes-like, or an iterable of chunks (streamed: read
+        and written as the fragments go, so memory stays bounded by ``FLUSH_BYTES`` plus one
+        chunk). ``progress(n)`` is called with the data set bytes written since its last call."""
+        queued = 0
+        for n in self.assoc.iter_send_message(context_id, message, dataset):
+            queued += n
+            if queued >= FLUSH_BYTES:
+                self._driver.flush()
+                if progress is not None:
+                    progress(queued)
+                queued = 0
         self._driver.flush()
+        if progress is not None and queued:
+            progress(queued)
+
+    def next_event(self):
+        """The next association event (reads as needed); None once the association is over."""
+        return self._driver.next_event()
 
     def receive_message(self) -> MessageReceived:
         while True:
@@ -304,12 +330,32 @@ class ServedAssociation:
     error: Optional[str] = None
     rejected: Optional[tuple] = None
     contexts: dict = field(default_factory=dict)
+    peer: Optional[str] = None     # "host:port" of the peer, when known
+    stored: int = 0                # C-STORE: objects written
+    failed: int = 0                # C-STORE: objects refused (status != 0)
+    bytes_received: int = 0        # C-STORE: data set bytes received
+    seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"calling_ae": self.calling_ae, "called_ae": self.called_ae,
+        return {"calling_ae": self.calling_ae, "called_ae": self.called_ae, "peer": self.peer,
                 "outcome": self.outcome, "echoes": self.echoes, "error": self.error,
+                "stored": self.stored, "failed": self.failed,
+                "bytes_received": self.bytes_received, "seconds": round(self.seconds, 6),
                 "rejected": list(self.rejected) if self.rejected else None,
                 "session": self.session.to_dict() if self.session is not None else None}
+
+    def summary(self) -> str:
+        """One line: peer, AE titles, TLS suite, outcome and what was done."""
+        suite = "plain TCP"
+        if self.session is not None:
+            suite = f"{self.session.protocol.label} {self.session.cipher_suite.name}"
+        what = [f"{self.echoes} C-ECHO"] if self.echoes else []
+        if self.stored or self.failed or not self.echoes:
+            what.append(f"{self.stored} objects received"
+                        + (f", {self.failed} failed" if self.failed else ""))
+        return (f"association from {self.peer or '?'} {self.calling_ae} -> {self.called_ae} "
+                f"[{suite}]: {self.outcome}, {', '.join(what)}"
+                + (f" ({self.error})" if self.error else ""))
 
 
 VERIFICATION_ONLY = {VERIFICATION_SOP_CLASS: (IMPLICIT_VR_LITTLE_ENDIAN,) +
@@ -321,10 +367,18 @@ def serve_association(transport, *, ae_title: Optional[str] = None,
                       calling_aes: Optional[Iterable[str]] = None,
                       supported: Mapping[str, Sequence[str]] = VERIFICATION_ONLY,
                       timeout: Optional[float] = 30.0,
-                      max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH) -> ServedAssociation:
+                      max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
+                      handler=None) -> ServedAssociation:
     """Run one association as a Verification SCP until it ends; the transport is closed after.
-    ``ae_title`` None accepts any called AE title."""
-    assoc = Association("acceptor", supported=supported, max_pdu_length=max_pdu_length)
+    ``ae_title`` None accepts any called AE title.
+
+    ``handler`` adds services: an object with ``stream_datasets`` (see ``Association``),
+    ``accept_contexts(rq)`` (the A-ASSOCIATE-AC's contexts, or None for ``supported``),
+    ``handle(assoc, event, result) -> bool`` (True: the event was handled; called for every
+    event before the Verification logic) and ``close(result)`` (always called at the end, also
+    after an abort or a vanished peer: the place to discard partial work)."""
+    assoc = Association("acceptor", supported=supported, max_pdu_length=max_pdu_length,
+                        stream_datasets=getattr(handler, "stream_datasets", False))
     driver = _Driver(transport, assoc, timeout)
     result = ServedAssociation(session=getattr(transport, "session", None))
     try:
@@ -332,6 +386,8 @@ def serve_association(transport, *, ae_title: Optional[str] = None,
             event = driver.next_event()
             if event is None:
                 break
+            if handler is not None and handler.handle(assoc, event, result):
+                continue
             if isinstance(event, AssociateRequested):
                 rq = event.request
                 result.calling_ae, result.called_ae = rq.calling_ae_title, rq.called_ae_title
@@ -341,7 +397,8 @@ def serve_association(transport, *, ae_title: Optional[str] = None,
                     result.outcome, result.rejected = "rejected", (rj.result, rj.source,
                                                                    rj.reason)
                 else:
-                    assoc.accept()
+                    contexts = handler.accept_contexts(rq) if handler is not None else None
+                    assoc.accept(contexts)
             elif isinstance(event, Established):
                 result.contexts = dict(event.contexts)
             elif isinstance(event, Rejected):
@@ -377,6 +434,8 @@ def serve_association(transport, *, ae_title: Optional[str] = None,
                 pass
     finally:
         driver.close()
+        if handler is not None:
+            handler.close(result)
     return result
 
 
@@ -426,8 +485,22 @@ class VerificationServer:
     def port(self) -> int:
         return self.address[1]
 
+    def serve_transport(self, transport) -> ServedAssociation:
+        """Run one association on ``transport`` (subclasses serve other services)."""
+        return serve_association(transport, ae_title=self.ae_title, timeout=self.timeout)
+
     def handle(self, transport) -> ServedAssociation:
-        result = serve_association(transport, ae_title=self.ae_title, timeout=self.timeout)
+        peer = None
+        try:
+            host, port = _raw_socket(transport).getpeername()[:2]
+            peer = f"{host}:{port}"
+        except OSError:
+            pass
+        started = time.monotonic()
+        result = self.serve_transport(transport)
+        result.seconds = time.monotonic() - started
+        if result.peer is None:
+            result.peer = peer
         self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)

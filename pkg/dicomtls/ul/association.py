@@ -20,9 +20,20 @@ events. A PDU the peer got wrong (``PDUError``) is Evt19: the machine answers wi
 (source 2, the error's ``abort_reason``) and we report ``Aborted(..., local=True, error=exc)``.
 A malformed DIMSE message on an established association is aborted as the service-user (source 0).
 
-Data sets: a received message's data set is gathered into one ``bytes`` up to
-``max_dataset_length`` (then the association is aborted). Streaming large data sets is the
-``_on_dataset_fragment`` seam: a later ``DatasetFragment`` event path replaces the gathering there.
+Data sets, two paths:
+
+* accumulate (small messages, the default): a received message's data set is gathered into one
+  ``bytes`` up to ``max_dataset_length`` (then the association is aborted) and delivered with
+  ``MessageReceived``;
+* stream (``stream_datasets``: C-STORE-RQ by default when True, or any predicate on the
+  message): once the command is complete we emit ``DatasetStarted(context_id, message)``, then
+  one ``DatasetFragment(context_id, data, is_last)`` per PDV -- ``data`` is a memoryview of the
+  received PDU, never copied -- and finally ``DatasetComplete(context_id, message, None)``. No
+  limit applies: the caller writes each fragment where it belongs (a file) and drops it.
+
+Sending: ``send_message`` queues every fragment at once (views, never copies). For a data set
+streamed from a file use ``iter_send_message``, a generator that queues one fragment per step,
+so the caller can write ``buffers_to_send()`` as it goes and memory stays bounded.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from ..dimse.fragments import CommandComplete, DatasetComplete, DatasetFragment, MessageAssembler, \
     iter_fragments
-from ..dimse.messages import DIMSEMessage
+from ..dimse.messages import C_STORE_RQ, DIMSEMessage
 from ..errors import (ABORT_INVALID_PDU_PARAMETER_VALUE, AssociationAborted, AssociationRejected,
                       DIMSEError, LocalProtocolError, PDUError,
                       RemoteProtocolError)
@@ -100,6 +111,20 @@ class MessageReceived:
 
 
 @dataclass(frozen=True)
+class DatasetStarted:
+    """Streaming path: ``message``'s command is complete and its data set follows as
+    ``DatasetFragment`` events, then ``DatasetComplete``."""
+
+    context_id: int
+    message: DIMSEMessage
+
+
+def stream_c_store(message: DIMSEMessage) -> bool:
+    """The default streaming predicate: C-STORE-RQ data sets are streamed."""
+    return isinstance(message, C_STORE_RQ)
+
+
+@dataclass(frozen=True)
 class ReleaseRequested:
     """The peer sent A-RELEASE-RQ; answer with ``release()``. ``collision``: both sides asked."""
 
@@ -140,12 +165,15 @@ class Association:
     Acceptor options: ``ae_title`` (informational; the caller decides with
     ``negotiation.check_request``), ``supported`` = {abstract syntax: [transfer syntaxes]} used
     by ``accept()``. ``max_pdu_length`` is what we announce and enforce on receive.
+    ``stream_datasets``: False (accumulate every data set), True (stream C-STORE-RQ data sets)
+    or a predicate ``f(message) -> bool`` choosing the messages whose data sets are streamed.
     """
 
     def __init__(self, role: str, *, supported: Optional[Mapping[str, Sequence[str]]] = None,
                  max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
                  artim_timeout: float = DEFAULT_ARTIM_TIMEOUT,
                  max_dataset_length: int = DEFAULT_MAX_DATASET_LENGTH,
+                 stream_datasets=False,
                  clock: Callable[[], float] = time.monotonic):
         if role not in ("requestor", "acceptor"):
             raise ValueError(f"role must be 'requestor' or 'acceptor', not {role!r}")
@@ -154,6 +182,11 @@ class Association:
         self.max_pdu_length = max_pdu_length
         self.artim_timeout = artim_timeout
         self.max_dataset_length = max_dataset_length
+        if stream_datasets is True:
+            stream_datasets = stream_c_store
+        self._stream_predicate: Optional[Callable[[DIMSEMessage], bool]] = \
+            stream_datasets or None
+        self._streaming = False
         self._clock = clock
         self.fsm = _fsm.UpperLayerFSM()
         self._reader = PDUReader(max_pdu_length=max_pdu_length)
@@ -287,6 +320,14 @@ class Association:
                      dataset: Optional[bytes] = None) -> None:
         """Fragment ``message`` (and its data set) into P-DATA-TF PDUs no larger than the peer's
         maximum length; the payload is queued as views, never copied."""
+        for _ in self.iter_send_message(context_id, message, dataset):
+            pass
+
+    def iter_send_message(self, context_id: int, message: DIMSEMessage, dataset=None):
+        """Like ``send_message`` but lazy: returns an iterator that queues one fragment per step
+        and yields the number of payload bytes queued. ``dataset`` may be bytes-like or an
+        iterable of chunks (read from a file as the iterator advances). Write
+        ``buffers_to_send()`` between steps to bound memory. The checks run at the call."""
         ctx = self.contexts.get(context_id)
         if ctx is None or not ctx.accepted:
             raise LocalProtocolError(f"presentation context {context_id} was not accepted")
@@ -295,8 +336,13 @@ class Association:
         if message.has_dataset != (dataset is not None):
             message = dataclasses.replace(message, has_dataset=dataset is not None)
         command = message.encode()
-        for frag in iter_fragments(context_id, command, dataset, self.peer_max_pdu_length):
+        frags = iter_fragments(context_id, command, dataset, self.peer_max_pdu_length)
+        return self._queue_fragments(frags)
+
+    def _queue_fragments(self, frags):
+        for frag in frags:
             self._run("Evt9", fragment=frag)
+            yield len(frag.data)
 
     def release(self) -> None:
         """Ask to release (Evt11) or, after ``ReleaseRequested``, answer it (Evt14)."""
@@ -451,8 +497,18 @@ class Association:
             if ev.message.has_dataset:
                 self._pending_message = (ev.context_id, ev.message)
                 self._data_parts, self._data_length = [], 0
+                self._streaming = bool(self._stream_predicate and
+                                       self._stream_predicate(ev.message))
+                if self._streaming:
+                    self._events.append(DatasetStarted(ev.context_id, ev.message))
             else:
                 self._events.append(MessageReceived(ev.context_id, ev.message, None))
+        elif self._streaming:
+            # DatasetFragment (a view of the PDU buffer) and DatasetComplete go out as they are.
+            if isinstance(ev, DatasetComplete):
+                self._streaming = False
+                self._pending_message = None
+            self._events.append(ev)
         elif isinstance(ev, DatasetFragment):
             self._on_dataset_fragment(ev)
         elif isinstance(ev, DatasetComplete):
@@ -465,8 +521,8 @@ class Association:
         # The streaming seam: a later DatasetFragment event goes out from here instead.
         self._data_length += len(ev.data)
         if self._data_length > self.max_dataset_length:
-            raise LocalProtocolError(f"data set longer than {self.max_dataset_length} bytes; "
-                                     f"streaming large data sets is not implemented yet")
+            raise LocalProtocolError(f"data set longer than {self.max_dataset_length} bytes "
+                                     f"(stream_datasets streams large data sets)")
         self._data_parts.append(ev.data)  # a view of the PDU buffer, which is never reused
 
     def __repr__(self):
@@ -479,6 +535,7 @@ _PDU_KIND = {AAssociateRQ: "A-ASSOCIATE-RQ", AAssociateAC: "A-ASSOCIATE-AC",
 
 __all__ = [
     "Aborted", "AssociateRequested", "Association", "DEFAULT_ARTIM_TIMEOUT",
-    "DEFAULT_MAX_DATASET_LENGTH", "Established", "MessageReceived", "NEED_DATA", "Rejected",
-    "ReleaseRequested", "Released",
+    "DEFAULT_MAX_DATASET_LENGTH", "DatasetComplete", "DatasetFragment", "DatasetStarted",
+    "Established", "MessageReceived", "NEED_DATA", "Rejected", "ReleaseRequested", "Released",
+    "stream_c_store",
 ]

@@ -1,0 +1,265 @@
+"""Storage SCU: send files and directories (recursive) on one association.
+
+1. ``scan(paths)`` reads only the file meta of every file (``part10.read_meta``); a file that is
+   not Part 10 is reported as failed and skipped.
+2. ``plan_contexts(metas)`` proposes, per SOP class, one presentation context per stored transfer
+   syntax (so the data set can go as stored), plus one offering both uncompressed little-endian
+   syntaxes when a file has one of them (the conversion fallback).
+3. ``store(...)`` sends each file's data set as stored when its context accepted the stored
+   syntax, streamed from disk in chunks (a 1 GiB file never sits in memory); converts Implicit
+   <-> Explicit VR LE when only the other was accepted; any other mismatch fails that file with
+   a clear error and the rest go on. ``progress(Progress)`` is called as bytes go out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+
+from ..dimse.fragments import max_fragment_length
+from ..dimse.messages import C_STORE_RQ, C_STORE_RSP
+from ..dimse.status import category, status_name
+from ..errors import AssociationError, DicomTLSError
+from ..io.association_runner import associate
+from ..ul.negotiation import DEFAULT_MAX_PDU_LENGTH, VERIFICATION_SOP_CLASS
+from .part10 import (CONVERTIBLE, FileMeta, Part10Error, convert_dataset, iter_dataset_chunks,
+                     read_dataset, read_meta)
+
+log = logging.getLogger(__name__)
+
+MAX_CONTEXTS = 128
+CHUNK_TARGET = 4 << 20
+
+
+@dataclass
+class FileResult:
+    path: str
+    sop_class_uid: Optional[str] = None
+    sop_instance_uid: Optional[str] = None
+    transfer_syntax: Optional[str] = None       # as stored
+    sent_syntax: Optional[str] = None           # as sent (differs only after a conversion)
+    status: Optional[int] = None                # the C-STORE-RSP status; None if not sent
+    error: Optional[str] = None
+    bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and category(self.status) in ("Success", "Warning")
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "sop_instance_uid": self.sop_instance_uid,
+                "status": self.status, "error": self.error, "bytes": self.bytes,
+                "converted": self.sent_syntax not in (None, self.transfer_syntax)}
+
+
+@dataclass
+class Progress:
+    objects_done: int
+    objects_total: int
+    bytes_done: int
+    bytes_total: int
+    seconds: float
+
+    @property
+    def objects_per_second(self) -> float:
+        return self.objects_done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mb_per_second(self) -> float:
+        return self.bytes_done / 1e6 / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class StoreSummary:
+    results: list = field(default_factory=list)
+    seconds: float = 0.0
+    session: object = None
+
+    @property
+    def sent(self) -> int:
+        return sum(1 for r in self.results if r.ok)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.results if not r.ok)
+
+    @property
+    def bytes(self) -> int:
+        return sum(r.bytes for r in self.results if r.ok)
+
+    def to_dict(self) -> dict:
+        return {"sent": self.sent, "failed": self.failed, "bytes": self.bytes,
+                "seconds": round(self.seconds, 6),
+                "objects_per_second": round(self.sent / self.seconds, 3) if self.seconds else None,
+                "mb_per_second": round(self.bytes / 1e6 / self.seconds, 3) if self.seconds
+                else None,
+                "session": self.session.to_dict() if self.session is not None else None,
+                "failures": [r.to_dict() for r in self.results if not r.ok]}
+
+
+def iter_files(paths: Iterable) -> Iterable[str]:
+    """Files named, and every file under the directories named (sorted, recursive)."""
+    for p in paths:
+        p = os.fspath(p)
+        if os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for name in sorted(files):
+                    yield os.path.join(root, name)
+        else:
+            yield p
+
+
+def scan(paths: Iterable) -> tuple[list[FileMeta], list[FileResult]]:
+    """(metas of the Part 10 files, failed results for everything else)."""
+    metas, bad = [], []
+    for path in iter_files(paths):
+        try:
+            metas.append(read_meta(path))
+        except Part10Error as exc:
+            bad.append(FileResult(path, error=str(exc)))
+    return metas, bad
+
+
+def plan_contexts(metas: Iterable[FileMeta]) -> list[tuple[str, list[str]]]:
+    """(abstract syntax, [transfer syntaxes]) proposals, at most 128."""
+    by_class: dict[str, list[str]] = {}
+    for m in metas:
+        syntaxes = by_class.setdefault(m.sop_class_uid, [])
+        if m.transfer_syntax_uid not in syntaxes:
+            syntaxes.append(m.transfer_syntax_uid)
+    out = []
+    for sop_class, syntaxes in by_class.items():
+        out.extend((sop_class, [ts]) for ts in syntaxes)
+        if any(ts in CONVERTIBLE for ts in syntaxes):
+            out.append((sop_class, list(CONVERTIBLE)))
+    return out[:MAX_CONTEXTS]
+
+
+def _choose(assoc, meta: FileMeta) -> tuple[Optional[int], Optional[str]]:
+    """(context id, accepted syntax): the stored syntax if accepted, else a convertible one."""
+    fallback = None
+    for ctx in assoc.contexts.values():
+        if not ctx.accepted or ctx.abstract_syntax != meta.sop_class_uid:
+            continue
+        if ctx.transfer_syntax == meta.transfer_syntax_uid:
+            return ctx.context_id, ctx.transfer_syntax
+        if fallback is None and ctx.transfer_syntax in CONVERTIBLE and \
+                meta.transfer_syntax_uid in CONVERTIBLE:
+            fallback = (ctx.context_id, ctx.transfer_syntax)
+    return fallback or (None, None)
+
+
+def _why_no_context(assoc, meta: FileMeta) -> str:
+    accepted = sorted({c.transfer_syntax for c in assoc.contexts.values()
+                       if c.accepted and c.abstract_syntax == meta.sop_class_uid})
+    if not any(c.abstract_syntax == meta.sop_class_uid for c in assoc.contexts.values()):
+        return f"SOP class {meta.sop_class_uid} was not proposed (over {MAX_CONTEXTS} contexts)"
+    if not accepted:
+        return f"the peer accepted no presentation context for SOP class {meta.sop_class_uid}"
+    return (f"stored transfer syntax {meta.transfer_syntax_uid} was not accepted (accepted: "
+            f"{', '.join(accepted)}) and cannot be converted")
+
+
+def store(host: str, port: int, paths: Iterable, *, tls_config=None,
+          called_ae: str = "ANY-SCP", calling_ae: str = "DICOMTLS",
+          timeout: Optional[float] = 30.0, max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
+          server_name: Optional[str] = None,
+          progress: Optional[Callable[[Progress], None]] = None) -> StoreSummary:
+    """C-STORE every Part 10 file under ``paths`` on one association; never raises for a single
+    file (its ``FileResult`` says why), raises for association failures before any send."""
+    metas, bad = scan(paths)
+    summary = StoreSummary(results=list(bad))
+    if not metas:
+        return summary
+    contexts = plan_contexts(metas)
+    total_bytes = sum(m.dataset_length for m in metas)
+    started = time.monotonic()
+    done_objects, done_bytes = 0, 0
+
+    def report():
+        if progress is not None:
+            progress(Progress(done_objects, len(metas), done_bytes, total_bytes,
+                              time.monotonic() - started))
+
+    assoc = associate(host, port, tls_config=tls_config, called_ae=called_ae,
+                      calling_ae=calling_ae, contexts=contexts, timeout=timeout,
+                      max_pdu_length=max_pdu_length, server_name=server_name)
+    summary.session = assoc.session
+    fragment = max_fragment_length(assoc.assoc.peer_max_pdu_length)
+    chunk = max(1, CHUNK_TARGET // fragment) * fragment  # whole fragments: no runt PDVs
+    broken: Optional[str] = None
+    try:
+        for meta in metas:
+            result = FileResult(meta.path, meta.sop_class_uid, meta.sop_instance_uid,
+                                meta.transfer_syntax_uid)
+            summary.results.append(result)
+            if broken is not None:
+                result.error = broken
+                continue
+            context_id, syntax = _choose(assoc, meta)
+            if context_id is None:
+                result.error = _why_no_context(assoc, meta)
+                continue
+            try:
+                if syntax == meta.transfer_syntax_uid:
+                    dataset = iter_dataset_chunks(meta, chunk)
+                else:
+                    dataset = convert_dataset(read_dataset(meta), meta.transfer_syntax_uid,
+                                              syntax)
+            except (Part10Error, OSError) as exc:
+                result.error = str(exc)
+                continue
+            result.sent_syntax = syntax
+            message_id = assoc.next_message_id()
+            rq = C_STORE_RQ(message_id=message_id, affected_sop_class_uid=meta.sop_class_uid,
+                            affected_sop_instance_uid=meta.sop_instance_uid, priority=0)
+
+            def sent(n):
+                nonlocal done_bytes
+                done_bytes += n
+                result.bytes += n
+                report()
+
+            try:
+                assoc.send_message(context_id, rq, dataset, progress=sent)
+                while True:
+                    got = assoc.receive_message()
+                    if isinstance(got.message, C_STORE_RSP) and \
+                            got.message.message_id_being_responded_to == message_id:
+                        break
+                    log.debug("ignoring %s while waiting for C-STORE-RSP", got.message.name)
+            except OSError as exc:  # reading the file failed half-way: the message is broken
+                result.error = f"{meta.path}: {exc}"
+                broken = f"association aborted after a read error on {meta.path}"
+                assoc.abort()
+                continue
+            except (AssociationError, DicomTLSError) as exc:
+                result.error = f"association failed: {exc}"
+                broken = result.error
+                continue
+            result.status = got.message.status
+            if not result.ok:
+                comment = got.message.error_comment
+                result.error = (f"C-STORE status 0x{result.status:04X} "
+                                f"({status_name(result.status, 'storage')})"
+                                + (f": {comment}" if comment else ""))
+            done_objects += 1
+            report()
+        if broken is None:
+            assoc.release()
+    except BaseException:
+        assoc.abort()
+        raise
+    finally:
+        summary.seconds = time.monotonic() - started
+    if broken is not None:
+        assoc.abort()
+    return summary
+
+
+__all__ = ["FileResult", "Progress", "StoreSummary", "iter_files", "plan_contexts", "scan",
+           "store", "VERIFICATION_SOP_CLASS"]

@@ -225,6 +225,7 @@ extern "Python" int dt_py_password(char *, int, int, void *);
 """
 
 PREAMBLE = r"""
+#include <limits.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/provider.h>

@@ -41,8 +41,11 @@ EVP_PKEY *dt_load_private_key(OSSL_LIB_CTX *lib, const uint8_t *data, size_t len
 int dt_load_certificates(OSSL_LIB_CTX *lib, const uint8_t *data, size_t len, int der,
                          X509 **out, int cap)
 {
-    BIO *bio = BIO_new_mem_buf(data, (int)len);
+    BIO *bio;
     int n = 0;
+    if (len > INT_MAX)  /* a negative length would make OpenSSL fall back to strlen() */
+        return -1;
+    bio = BIO_new_mem_buf(data, (int)len);
     if (bio == NULL)
         return -1;
     if (der) {
@@ -79,9 +82,9 @@ int dt_load_certificates(OSSL_LIB_CTX *lib, const uint8_t *data, size_t len, int
 /* Install leaf + chain + key; the context takes its own references. */
 int dt_ctx_use_chain(SSL_CTX *ctx, X509 **certs, int n, EVP_PKEY *key)
 {
-    STACK_OF(X509) *chain = sk_X509_new_null();
+    STACK_OF(X509) *chain;
     int i, ok;
-    if (chain == NULL || n < 1)
+    if (n < 1 || (chain = sk_X509_new_null()) == NULL)
         return 0;
     for (i = 1; i < n; i++) {
         if (!sk_X509_push(chain, certs[i])) {

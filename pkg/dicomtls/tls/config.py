@@ -42,11 +42,11 @@ class VerifyContext:
     error: int
     error_string: str
     depth: int
-    certificate: object  # dicomtls.crypto.x509.Certificate
+    certificate: object  # dicomtls.crypto.x509.Certificate, None if OpenSSL has none at hand
 
     @property
     def certificate_text(self) -> str:
-        return self.certificate.info().describe()
+        return self.certificate.info().describe() if self.certificate is not None else ""
 
 
 VerifyCallback = Callable[[VerifyContext], bool]

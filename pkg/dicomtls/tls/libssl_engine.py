@@ -28,7 +28,8 @@ def dt_py_verify(handle, ok, x509, error, depth):
         text = lib.X509_verify_cert_error_string(error)
         ctx = VerifyContext(ok=bool(ok), error=error, depth=depth,
                             error_string=ffi.string(text).decode() if text != ffi.NULL else "",
-                            certificate=Certificate(x509, owned=False))
+                            certificate=(Certificate(x509, owned=False)
+                                         if x509 != ffi.NULL else None))
         return 1 if conn.config.verify_callback(ctx) else 0
     except BaseException as exc:  # re-raised once the handshake call has returned
         if conn._callback_error is None:

@@ -1,10 +1,19 @@
-"""dicomtls: DICOM networking secured by TLS, with its hot paths in C over OpenSSL 3."""
+"""dicomtls: DICOM networking secured by TLS, with its hot paths in C over OpenSSL 3.
 
-from .errors import (CertificateLoadError, CertificateVerifyError, ConfigurationError,
-                     ConnectionClosedError, DicomTLSError, EngineUnavailableError, KeyLoadError,
-                     KeyMismatchError, KeyPasswordError, LocalProtocolError,
-                     PeerCertificateRequiredError, RemoteProtocolError, TLSAlertReceived, TLSError,
-                     UnknownCipherSuiteError, UnknownProfileError)
+Top level: the TLS API (``TLSConfig``, ``TLSConnection``, ``connect``/``accept``/``listen``), the
+blocking DICOM API (``associate`` -> ``ClientAssociation``; ``VerificationServer``) and every error.
+The sans-IO layers are namespaces: ``dicomtls.ul`` (``Association``, its events, PDUs, negotiation)
+and ``dicomtls.dimse`` (messages, command sets, statuses). ``ul.NEED_DATA`` and the TLS layer's
+``NEED_DATA`` here are different sentinels, which is why ``Association`` is not at the top level.
+"""
+
+from .errors import (AssociationAborted, AssociationError, AssociationRejected, CallbackError,
+                     CertificateLoadError, CertificateVerifyError, ConfigurationError,
+                     ConnectionClosedError, CryptoLibraryError, DicomTLSError, DIMSEError,
+                     DIMSEStatusError, EngineUnavailableError, KeyLoadError, KeyMismatchError,
+                     KeyPasswordError, LocalProtocolError, PDUError, PeerCertificateRequiredError,
+                     RemoteProtocolError, TLSAlertReceived, TLSError, UnknownCipherSuiteError,
+                     UnknownProfileError)
 from .tls.versions import TLSVersion
 from .tls.suites import ALL_SUITES, CipherSuite, lookup as lookup_suite
 from .tls.profiles import DEFAULT_PROFILE, PROFILES, Profile, get_profile
@@ -14,17 +23,23 @@ from .tls.connection import (NEED_DATA, ApplicationData, CloseNotify, Connection
 from .tls.engines import new_connection, select_engine
 from .io.tls_socket import TLSSocket, accept, connect, listen
 from ._binding import Features, features
+from . import dimse, ul
+from .io.association_runner import (ClientAssociation, ServedAssociation, VerificationServer,
+                                    associate, serve_association, serve_echo_once)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ALL_SUITES", "ApplicationData", "CertificateLoadError", "CertificateVerifyError",
-    "CipherSuite", "CloseNotify", "ConfigurationError", "ConnectionClosed",
-    "ConnectionClosedError", "DEFAULT_PROFILE", "Features", "features", "DicomTLSError", "EngineUnavailableError",
-    "HandshakeComplete", "KeyLoadError", "KeyMismatchError", "KeyPasswordError",
-    "LegacyCryptoWarning", "LocalProtocolError", "NEED_DATA", "PROFILES",
-    "PeerCertificateRequiredError", "Profile", "RemoteProtocolError", "SessionInfo",
-    "TLSAlertReceived", "TLSConfig", "TLSConnection", "TLSError", "TLSSocket", "TLSVersion",
-    "UnknownCipherSuiteError", "UnknownProfileError", "VerifyContext", "accept", "connect",
-    "get_profile", "listen", "lookup_suite", "new_connection", "select_engine",
+    "ALL_SUITES", "ApplicationData", "AssociationAborted", "AssociationError",
+    "AssociationRejected", "CallbackError", "CertificateLoadError", "CertificateVerifyError",
+    "CipherSuite", "ClientAssociation", "CloseNotify", "ConfigurationError", "ConnectionClosed",
+    "ConnectionClosedError", "CryptoLibraryError", "DEFAULT_PROFILE", "DIMSEError",
+    "DIMSEStatusError", "DicomTLSError", "EngineUnavailableError", "Features", "HandshakeComplete",
+    "KeyLoadError", "KeyMismatchError", "KeyPasswordError", "LegacyCryptoWarning",
+    "LocalProtocolError", "NEED_DATA", "PDUError", "PROFILES", "PeerCertificateRequiredError",
+    "Profile", "RemoteProtocolError", "ServedAssociation", "SessionInfo", "TLSAlertReceived",
+    "TLSConfig", "TLSConnection", "TLSError", "TLSSocket", "TLSVersion", "UnknownCipherSuiteError",
+    "UnknownProfileError", "VerificationServer", "VerifyContext", "accept", "associate", "connect",
+    "dimse", "features", "get_profile", "listen", "lookup_suite", "new_connection",
+    "select_engine", "serve_association", "serve_echo_once", "ul",
 ]

@@ -1,20 +1,37 @@
-"""DICOM Upper Layer (PS3.8): PDUs and items (``pdu``, ``items``) and stream framing (``framing``)."""
+"""DICOM Upper Layer (PS3.8), sans-IO.
 
-from .framing import PDUReader, read_pdu_header
-from .items import (DEFAULT_APPLICATION_CONTEXT, ApplicationContextItem, AsynchronousOperationsWindow,
-                    ImplementationClassUID, ImplementationVersionName, MaximumLength,
-                    PresentationContextAC, PresentationContextRQ, SCPSCURoleSelection,
-                    SOPClassCommonExtendedNegotiation, SOPClassExtendedNegotiation, UnknownSubItem,
-                    UserIdentityAC, UserIdentityRQ, UserInformation)
-from .pdu import (PDU, PDV, AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, AReleaseRP, AReleaseRQ,
-                  PDataTF, decode_pdu, encode_pdv_header)
+* ``association``: ``Association``, one association's state as bytes in / events out (``Established``,
+  ``MessageReceived``, ``Released``, ``Aborted``, ...). Its ``NEED_DATA`` is not the TLS layer's.
+* ``negotiation``: presentation contexts, AE titles and maximum length; well-known UIDs.
+* ``pdu``, ``items``, ``user_info``: the PDUs and their items, encoded and decoded exactly.
+* ``framing``: cutting a byte stream into PDUs.
 
-__all__ = [
-    "AAbort", "AAssociateAC", "AAssociateRJ", "AAssociateRQ", "AReleaseRP", "AReleaseRQ",
-    "ApplicationContextItem", "AsynchronousOperationsWindow", "DEFAULT_APPLICATION_CONTEXT",
-    "ImplementationClassUID", "ImplementationVersionName", "MaximumLength", "PDU", "PDUReader", "PDV",
-    "PDataTF", "PresentationContextAC", "PresentationContextRQ", "SCPSCURoleSelection",
-    "SOPClassCommonExtendedNegotiation", "SOPClassExtendedNegotiation", "UnknownSubItem",
-    "UserIdentityAC", "UserIdentityRQ", "UserInformation", "decode_pdu", "encode_pdv_header",
-    "read_pdu_header",
-]
+Every public name of those modules is re-exported here. ``fsm`` (the PS3.8 state table) and
+``timers`` are the machinery under ``Association`` and are left in their modules.
+"""
+
+# ``items`` comes before ``user_info``: user_info builds on the item codecs, items re-exports it.
+from . import association, framing, items, negotiation, pdu, user_info  # noqa: F401
+from .association import *  # noqa: F401,F403
+from .framing import (A_ABORT, A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ, A_RELEASE_RP,
+                      A_RELEASE_RQ, P_DATA_TF, PDU_HEADER_LENGTH, PDU_NAMES, PDUReader,
+                      read_pdu_header)
+from .items import *  # noqa: F401,F403  (user_info's names included)
+from .negotiation import *  # noqa: F401,F403
+from .pdu import (ABORT_SOURCE_SERVICE_PROVIDER, ABORT_SOURCE_SERVICE_USER, PDU, PDV, REJECTED_PERMANENT,
+                  REJECTED_TRANSIENT, RJ_REASONS, SOURCE_SERVICE_PROVIDER_ACSE,
+                  SOURCE_SERVICE_PROVIDER_PRESENTATION, SOURCE_SERVICE_USER, AAbort, AAssociateAC,
+                  AAssociateRJ, AAssociateRQ, AReleaseRP, AReleaseRQ, PDataTF, decode_pdu,
+                  encode_ae_title, encode_pdv_header)
+
+_FRAMING = ["A_ABORT", "A_ASSOCIATE_AC", "A_ASSOCIATE_RJ", "A_ASSOCIATE_RQ", "A_RELEASE_RP",
+            "A_RELEASE_RQ", "PDUReader", "PDU_HEADER_LENGTH", "PDU_NAMES", "P_DATA_TF",
+            "read_pdu_header"]
+_PDU = ["AAbort", "AAssociateAC", "AAssociateRJ", "AAssociateRQ", "ABORT_SOURCE_SERVICE_PROVIDER",
+        "ABORT_SOURCE_SERVICE_USER", "AReleaseRP", "AReleaseRQ", "PDU", "PDV", "PDataTF",
+        "REJECTED_PERMANENT", "REJECTED_TRANSIENT", "RJ_REASONS", "SOURCE_SERVICE_PROVIDER_ACSE",
+        "SOURCE_SERVICE_PROVIDER_PRESENTATION", "SOURCE_SERVICE_USER", "decode_pdu",
+        "encode_ae_title", "encode_pdv_header"]
+
+__all__ = sorted({*association.__all__, *_FRAMING, *items.__all__, *negotiation.__all__, *_PDU})
+del _FRAMING, _PDU

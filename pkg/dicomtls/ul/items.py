@@ -316,3 +316,20 @@ from .user_info import (JWT, KERBEROS, SAML, SUB_ITEM_CLASSES, USERNAME,  # noqa
                         ImplementationVersionName, MaximumLength, SCPSCURoleSelection,
                         SOPClassCommonExtendedNegotiation, SOPClassExtendedNegotiation, SubItem,
                         UnknownSubItem, UserIdentityAC, UserIdentityRQ, UserInformation)
+
+__all__ = [
+    "ABSTRACT_SYNTAX_NOT_SUPPORTED", "ABSTRACT_SYNTAX_SUB_ITEM", "ACCEPTANCE", "APPLICATION_CONTEXT_ITEM",
+    "ASYNCHRONOUS_OPERATIONS_WINDOW_SUB_ITEM", "ApplicationContextItem", "AsynchronousOperationsWindow",
+    "DEFAULT_APPLICATION_CONTEXT", "IMPLEMENTATION_CLASS_UID_SUB_ITEM",
+    "IMPLEMENTATION_VERSION_NAME_SUB_ITEM", "ImplementationClassUID", "ImplementationVersionName",
+    "JWT", "KERBEROS", "KNOWN_ITEM_TYPES", "MAXIMUM_LENGTH_SUB_ITEM", "MaximumLength", "NO_REASON",
+    "PRESENTATION_CONTEXT_ITEM_AC", "PRESENTATION_CONTEXT_ITEM_RQ", "PresentationContextAC",
+    "PresentationContextRQ", "RESULT_NAMES", "SAML", "SCPSCURoleSelection",
+    "SCP_SCU_ROLE_SELECTION_SUB_ITEM", "SOPClassCommonExtendedNegotiation",
+    "SOPClassExtendedNegotiation", "SOP_CLASS_COMMON_EXTENDED_NEGOTIATION_SUB_ITEM",
+    "SOP_CLASS_EXTENDED_NEGOTIATION_SUB_ITEM", "SUB_ITEM_CLASSES", "SubItem",
+    "TRANSFER_SYNTAXES_NOT_SUPPORTED", "TRANSFER_SYNTAX_SUB_ITEM", "USERNAME",
+    "USERNAME_AND_PASSCODE", "USER_IDENTITY_SUB_ITEM_AC", "USER_IDENTITY_SUB_ITEM_RQ",
+    "USER_INFORMATION_ITEM", "USER_REJECTION", "UnknownSubItem", "UserIdentityAC", "UserIdentityRQ",
+    "UserInformation", "decode_uid", "encode_uid", "iter_items",
+]

@@ -357,9 +357,9 @@ class UserInformation(_Item):
 
 
 __all__ = [
-    "JWT", "KERBEROS", "SAML", "SUB_ITEM_CLASSES", "USERNAME", "USERNAME_AND_PASSCODE",
     "AsynchronousOperationsWindow", "ImplementationClassUID", "ImplementationVersionName",
-    "MaximumLength", "SCPSCURoleSelection", "SOPClassCommonExtendedNegotiation",
-    "SOPClassExtendedNegotiation", "SubItem", "UnknownSubItem", "UserIdentityAC", "UserIdentityRQ",
-    "UserInformation",
+    "JWT", "KERBEROS", "MaximumLength", "SAML", "SCPSCURoleSelection",
+    "SOPClassCommonExtendedNegotiation", "SOPClassExtendedNegotiation", "SUB_ITEM_CLASSES",
+    "SubItem", "USERNAME", "USERNAME_AND_PASSCODE", "UnknownSubItem", "UserIdentityAC",
+    "UserIdentityRQ", "UserInformation",
 ]

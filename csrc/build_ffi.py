@@ -262,6 +262,14 @@ static int dt_py_password(char *, int, int, void *);
 
 """ + "\n".join('#include "%s"' % name for name in C_FILES)
 
+# DICOMTLS_SANITIZE=address builds an AddressSanitizer variant (see .ci/asan).
+_SANITIZE = os.environ.get("DICOMTLS_SANITIZE", "")
+_EXTRA_COMPILE = ["-Wall", "-Wno-unused-function", "-Wno-deprecated-declarations"]
+_EXTRA_LINK = []
+if _SANITIZE:
+    _EXTRA_COMPILE += [f"-fsanitize={_SANITIZE}", "-fno-omit-frame-pointer", "-g", "-O1"]
+    _EXTRA_LINK += [f"-fsanitize={_SANITIZE}"]
+
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 if "egg_info" not in sys.argv and "dist_info" not in sys.argv:
@@ -272,7 +280,8 @@ ffibuilder.set_source(
     libraries=["ssl", "crypto"],
     include_dirs=[HERE],
     depends=[os.path.join(HERE, name) for name in C_FILES],
-    extra_compile_args=["-Wall", "-Wno-unused-function", "-Wno-deprecated-declarations"],
+    extra_compile_args=_EXTRA_COMPILE,
+    extra_link_args=_EXTRA_LINK,
 )
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`dicomtls echo` (C-ECHO SCU, like DCMTK echoscu) and `dicomtls echo-server` (Verification SCP).
+"""`dicomtls echo` (C-ECHO SCU, like DCMTK echoscu), `dicomtls echo-server` (Verification SCP),
+`dicomtls store` (C-STORE SCU, like storescu) and `dicomtls serve` (Storage + Verification SCP).
 
 Plain TCP unless ``--tls`` is given; then the shared TLS options (--cert, --key, --ca, --profile,
 ...) configure the connection.
@@ -12,7 +13,17 @@ import sys
 from ..dimse.status import status_name
 from ..errors import DicomTLSError
 from ..io.association_runner import VerificationServer, associate
+from ..storage.scp import StorageServer
+from ..storage.scu import store
 from .tls_options import add_tls_options, config_from_args
+
+
+TLS_PORT = 2762     # DICOM over TLS (PS3.15 B.1, IANA "dicom-tls")
+PLAIN_PORT = 11112  # DICOM (IANA "dicom")
+
+
+def _port(args) -> int:
+    return args.port if args.port is not None else (TLS_PORT if args.tls else PLAIN_PORT)
 
 
 def add_parsers(sub) -> None:
@@ -41,6 +52,37 @@ def add_parsers(sub) -> None:
     p.add_argument("--timeout", type=float, default=30.0)
     add_tls_options(p)
     p.set_defaults(func=cmd_echo_server, role="server")
+
+    p = sub.add_parser("store", help="C-STORE files and directories (recursive) on one "
+                                     "association (Storage SCU, like storescu)")
+    p.add_argument("host")
+    p.add_argument("port", type=int,
+                   help=f"the peer's port (DICOM: {TLS_PORT} with TLS, {PLAIN_PORT} without)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--aet", default="DICOMTLS", help="our (calling) AE title")
+    p.add_argument("--aec", default="ANY-SCP", help="the peer's (called) AE title")
+    p.add_argument("--tls", action="store_true", help="use TLS with the TLS options below")
+    p.add_argument("--server-name", help="SNI name (default: HOST)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    p.add_argument("--timeout", type=float, default=60.0)
+    add_tls_options(p)
+    p.set_defaults(func=cmd_store, role="client")
+
+    p = sub.add_parser("serve", help="Storage + Verification SCP writing Part 10 files")
+    p.add_argument("port", type=int, nargs="?",
+                   help=f"default {TLS_PORT} with --tls, {PLAIN_PORT} without")
+    p.add_argument("--out", required=True, metavar="DIR", help="where received files go")
+    p.add_argument("--bind", default="127.0.0.1")
+    p.add_argument("--aet", default=None,
+                   help="our AE title; requests calling another one are rejected "
+                        "(default: accept any)")
+    p.add_argument("--tls", action="store_true", help="use TLS with the TLS options below")
+    p.add_argument("--once", action="store_true", help="serve one association, then exit")
+    p.add_argument("--json", action="store_true", help="one JSON line per association")
+    p.add_argument("--timeout", type=float, default=60.0)
+    add_tls_options(p)
+    p.set_defaults(func=cmd_serve, role="server")
 
 
 def cmd_echo(args) -> int:
@@ -104,6 +146,81 @@ def cmd_echo_server(args) -> int:
         return 0
     except DicomTLSError as exc:
         sys.stderr.write(f"dicomtls echo-server: {exc}\n")
+        return 1
+    finally:
+        server.close()
+
+
+def cmd_store(args) -> int:
+    config = config_from_args(args) if args.tls else None
+    port = args.port
+    last = [0.0]
+
+    def progress(p):
+        now = p.seconds
+        if args.quiet or (now - last[0] < 0.2 and p.objects_done < p.objects_total):
+            return
+        last[0] = now
+        sys.stderr.write(f"\r{p.objects_done}/{p.objects_total} objects "
+                         f"{p.bytes_done / 1e6:.1f}/{p.bytes_total / 1e6:.1f} MB "
+                         f"{p.objects_per_second:.1f} obj/s {p.mb_per_second:.1f} MB/s   ")
+        sys.stderr.flush()
+
+    summary = store(args.host, port, args.paths, tls_config=config, called_ae=args.aec,
+                    calling_ae=args.aet, timeout=args.timeout, server_name=args.server_name,
+                    progress=progress)
+    if not args.quiet and summary.results:
+        sys.stderr.write("\n")
+    record = summary.to_dict()
+    if args.json:
+        sys.stdout.write(json.dumps(record) + "\n")
+    else:
+        if summary.session is not None:
+            sys.stdout.write(summary.session.summary() + "\n")
+        for r in summary.results:
+            if not r.ok:
+                sys.stdout.write(f"FAILED {r.path}: {r.error}\n")
+        sys.stdout.write(f"C-STORE {args.aet} -> {args.aec}@{args.host}:{port}: "
+                         f"{record['sent']} sent, {record['failed']} failed, "
+                         f"{record['bytes'] / 1e6:.1f} MB in {summary.seconds:.2f} s"
+                         + (f" ({record['mb_per_second']} MB/s, "
+                            f"{record['objects_per_second']} obj/s)"
+                            if summary.seconds else "") + "\n")
+    sys.stdout.flush()
+    if not summary.results:
+        sys.stderr.write("dicomtls store: no files found\n")
+        return 1
+    return 0 if summary.failed == 0 else 1
+
+
+def cmd_serve(args) -> int:
+    import os
+    config = config_from_args(args) if args.tls else None
+    os.makedirs(args.out, exist_ok=True)
+
+    def report(result):
+        if args.json:
+            sys.stdout.write(json.dumps(result.to_dict()) + "\n")
+        else:
+            sys.stdout.write(result.summary() + "\n")
+        sys.stdout.flush()
+
+    server = StorageServer(args.out, args.bind, _port(args), tls_config=config,
+                           ae_title=args.aet, timeout=args.timeout, on_result=report)
+    host, port = server.address
+    sys.stderr.write(f"serve listening on {host}:{port}{' (TLS)' if config else ''}, "
+                     f"writing to {args.out}\n")
+    sys.stderr.flush()
+    try:
+        if args.once:
+            result = server.serve_one()
+            return 0 if result.outcome == "released" else 1
+        server.serve_forever()
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    except DicomTLSError as exc:
+        sys.stderr.write(f"dicomtls serve: {exc}\n")
         return 1
     finally:
         server.close()

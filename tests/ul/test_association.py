@@ -231,3 +231,60 @@ def test_bytes_one_at_a_time():
         scp.receive_data(bytes([byte]))
         events += drain(scp)
     assert len(events) == 1 and isinstance(events[0], AssociateRequested)
+
+
+def _store_pair(stream):
+    scu = Association("requestor")
+    scp = Association("acceptor", supported={CT_STORAGE: [IMPLICIT_VR_LITTLE_ENDIAN],
+                                             VERIFICATION_SOP_CLASS: [IMPLICIT_VR_LITTLE_ENDIAN]},
+                      max_pdu_length=4096, stream_datasets=stream, max_dataset_length=10000)
+    scu.request("SCP", "SCU", [(CT_STORAGE, [IMPLICIT_VR_LITTLE_ENDIAN]),
+                               VERIFICATION_SOP_CLASS])
+    pump(scu, scp)
+    scp.accept()
+    drain(scp)
+    pump(scp, scu)
+    return scu, scp
+
+
+def test_streamed_c_store_dataset_events():
+    """stream_datasets=True: a C-STORE-RQ's data set comes out as DatasetStarted, one
+    DatasetFragment view per PDV, DatasetComplete -- no limit, nothing gathered; a C-ECHO on the
+    same association still arrives whole."""
+    from dicomtls.ul.association import DatasetComplete, DatasetFragment, DatasetStarted
+    scu, scp = _store_pair(True)
+    dataset = bytes(range(256)) * 200  # 51200 bytes: above max_dataset_length (10000)
+    chunks = (dataset[i:i + 7000] for i in range(0, len(dataset), 7000))
+    steps = list(scu.iter_send_message(1, C_STORE_RQ(
+        message_id=7, affected_sop_class_uid=CT_STORAGE, affected_sop_instance_uid="1.2.3",
+        priority=0), chunks))
+    assert sum(steps) == len(dataset)  # data set bytes only
+    scp.receive_data(scu.data_to_send())
+    events = drain(scp)
+    assert isinstance(events[0], DatasetStarted) and events[0].message.message_id == 7
+    frags = events[1:-1]
+    assert all(isinstance(f, DatasetFragment) and isinstance(f.data, memoryview) for f in frags)
+    assert all(len(f.data) <= 4096 - 6 for f in frags) and frags[-1].is_last
+    assert b"".join(bytes(f.data) for f in frags) == dataset
+    assert isinstance(events[-1], DatasetComplete) and events[-1].data is None
+    scu.send_message(3, C_ECHO_RQ(message_id=8, affected_sop_class_uid=VERIFICATION_SOP_CLASS))
+    (msg,) = pump(scu, scp)
+    assert isinstance(msg, MessageReceived) and msg.message.message_id == 8
+
+
+def test_accumulated_dataset_limit_without_streaming():
+    scu, scp = _store_pair(False)
+    scu.send_message(1, C_STORE_RQ(message_id=1, affected_sop_class_uid=CT_STORAGE,
+                                   affected_sop_instance_uid="1.2.3", priority=0), bytes(20000))
+    events = pump(scu, scp)
+    assert isinstance(events[-1], Aborted) and "stream_datasets" in str(events[-1].error)
+
+
+def test_predicate_chooses_streamed_messages():
+    from dicomtls.ul.association import DatasetStarted
+    scu, scp = _store_pair(lambda message: False)
+    scu.send_message(1, C_STORE_RQ(message_id=1, affected_sop_class_uid=CT_STORAGE,
+                                   affected_sop_instance_uid="1.2.3", priority=0), b"\0" * 100)
+    (msg,) = pump(scu, scp)
+    assert isinstance(msg, MessageReceived) and msg.dataset == b"\0" * 100
+    assert not isinstance(msg, DatasetStarted)

@@ -37,6 +37,10 @@ from .part10 import file_meta_bytes
 
 log = logging.getLogger(__name__)
 
+# Indirections the tests replace to simulate a full disk.
+_os_write = os.write
+_os_fsync = os.fsync
+
 STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_CANNOT_UNDERSTAND = 0xC000
@@ -134,11 +138,11 @@ class _Incoming:
 
     def _write(self, view: memoryview) -> None:
         while len(view):
-            n = os.write(self.fd, view)
+            n = _os_write(self.fd, view)
             view = view[n:]
 
     def _fail(self, exc: OSError) -> None:
-        self.error = f"{self.final}: {exc.strerror or exc}"
+        self.error = f"{exc.strerror or exc} ({os.path.basename(self.final)})"
         log.warning("cannot store %s", self.error)
         self.discard()
 
@@ -154,7 +158,7 @@ class _Incoming:
         """fsync + rename; the C-STORE status."""
         if self.error is None:
             try:
-                os.fsync(self.fd)
+                _os_fsync(self.fd)
                 os.close(self.fd)
                 self.fd = None
                 os.replace(self.temp, self.final)

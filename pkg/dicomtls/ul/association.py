@@ -325,7 +325,7 @@ class Association:
 
     def iter_send_message(self, context_id: int, message: DIMSEMessage, dataset=None):
         """Like ``send_message`` but lazy: returns an iterator that queues one fragment per step
-        and yields the number of payload bytes queued. ``dataset`` may be bytes-like or an
+        and yields the number of data set bytes queued (0 for command fragments). ``dataset`` may be bytes-like or an
         iterable of chunks (read from a file as the iterator advances). Write
         ``buffers_to_send()`` between steps to bound memory. The checks run at the call."""
         ctx = self.contexts.get(context_id)
@@ -342,7 +342,7 @@ class Association:
     def _queue_fragments(self, frags):
         for frag in frags:
             self._run("Evt9", fragment=frag)
-            yield len(frag.data)
+            yield 0 if frag.is_command else len(frag.data)
 
     def release(self) -> None:
         """Ask to release (Evt11) or, after ``ReleaseRequested``, answer it (Evt14)."""

@@ -13,6 +13,7 @@ TCP_NODELAY is always set: a DICOM exchange is request/response and Nagle would 
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import threading
@@ -439,6 +440,10 @@ def serve_association(transport, *, ae_title: Optional[str] = None,
     return result
 
 
+_TRANSIENT_ACCEPT_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
+                            errno.ECONNABORTED, errno.EPROTO}
+
+
 def accept_transport(listener: socket.socket, tls_config: Optional[TLSConfig],
                      timeout: Optional[float] = 30.0):
     """Accept one connection; run the TLS handshake when ``tls_config`` is given."""
@@ -453,7 +458,11 @@ def serve_echo_once(listener: socket.socket, tls_config: Optional[TLSConfig] = N
                     ae_title: Optional[str] = None, *,
                     timeout: Optional[float] = 30.0) -> ServedAssociation:
     """Accept one connection on ``listener`` and serve it as a Verification SCP."""
-    transport = accept_transport(listener, tls_config, timeout)
+    try:
+        transport = accept_transport(listener, tls_config, timeout)
+    except (DicomTLSError, OSError) as exc:
+        # Same outcome as VerificationServer: a refused handshake is a served (failed) peer.
+        return ServedAssociation(outcome="error", error=f"TLS handshake failed: {exc}")
     return serve_association(transport, ae_title=ae_title, timeout=timeout)
 
 
@@ -525,8 +534,17 @@ class VerificationServer:
                 sock, _ = self.listener.accept()
             except (socket.timeout, TimeoutError):
                 continue
-            except OSError:
+            except OSError as exc:
+                if exc.errno in _TRANSIENT_ACCEPT_ERRORS:
+                    # Out of descriptors or buffers: keep serving once some are released.
+                    log.warning("accept failed (%s); retrying", exc)
+                    time.sleep(0.1)
+                    continue
+                if not self._stop.is_set():
+                    log.error("accept failed, server stops: %s", exc)
                 break
+            # Finished associations' threads are dropped so a long-running server stays small.
+            self._workers = [w for w in self._workers if w.is_alive()]
             worker = threading.Thread(target=self._serve_socket, args=(sock,), daemon=True)
             worker.start()
             self._workers.append(worker)
@@ -558,8 +576,9 @@ class VerificationServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.listener.close()
+        deadline = time.monotonic() + 5
         for worker in self._workers:
-            worker.join(timeout=5)
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def __enter__(self):
         return self.start()

@@ -172,7 +172,12 @@ def test_keylog_written(pki, port, tmp_path):
 
 
 def test_demo_runs(tmp_path):
-    result = run("demo", "--mib", "4", "--pki-dir", str(tmp_path / "pki"), timeout=300)
+    result = run("demo", "--mib", "4", "--objects", "3", "--pki-dir", str(tmp_path / "pki"),
+                 timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SHA-256 matches" in result.stdout
+    import re
+    stored = re.search(r"stored (\d+) of (\d+) objects", result.stdout)
+    assert stored and stored.group(1) == stored.group(2) and int(stored.group(1)) >= 3
+    assert re.search(r"byte check: (\d+) of \1 stored data sets are identical", result.stdout)
     assert "rfc8996      TLSv1.3" in result.stdout

@@ -188,6 +188,8 @@ class IOThread:
                 return
             if self._closing is None and role == "server":
                 self._assoc = Association("acceptor")
+            if self._tls is not None:
+                self._feed(None)  # records that came in with the handshake's last flight
             self._loop()
         except Exception as exc:  # noqa: BLE001 - the I/O thread must end cleanly
             log.exception("LDicomNet I/O thread failed")
@@ -282,11 +284,13 @@ class IOThread:
             if a is not None:
                 a.check_timers()
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: Optional[bytes]) -> None:
+        """Bytes from the socket (None: only drain what the TLS connection holds)."""
         if self._tls is None:
             self._feed_plain(data)
             return
-        self._tls.receive_data(data)
+        if data is not None:
+            self._tls.receive_data(data)
         try:
             while True:
                 ev = self._tls.next_event()

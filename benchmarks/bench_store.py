@@ -45,7 +45,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 STORESCU = "/usr/bin/storescu"

@@ -390,7 +390,7 @@ def test_callable_styles_and_raising_handler(harness_factory):
     assert got.wait(WAIT)
     assert threads[0] is scu._thread and threads[1] == 0
     assert scu.is_associated()
-    assert scu.send_c_echo_request(9, 4, VERIFICATION) != 0  # context 9 was never proposed
+    assert scu.send_c_echo_request(9, 4, VERIFICATION) == 29  # context 9 was never proposed
     assert scu.send_release_request() == 0
     assert scu.join(WAIT)
     with pytest.raises(ValueError):

@@ -73,10 +73,15 @@ class IOThread:
         if threading.current_thread() is self._thread:
             return self._perform(op, pdu_type)
         pending = _Pending()
+        thread = self._thread
         self._queue.append((op, pdu_type, pending))
         self._wake()
-        if not pending.done.wait(self.send_timeout):
-            return DICOM_ERROR_NET_TIME_OUT
+        deadline = time.monotonic() + self.send_timeout
+        while not pending.done.wait(0.05):
+            if thread is None or not thread.is_alive():  # ended before it saw our request
+                return pending.result if pending.done.is_set() else DICOM_ERROR_NET_NOT_CONNECTED
+            if time.monotonic() >= deadline:
+                return DICOM_ERROR_NET_TIME_OUT
         return pending.result
 
     def _perform(self, op, pdu_type: int) -> int:
@@ -88,9 +93,12 @@ class IOThread:
             return DICOM_ERROR_NET_NOT_CONNECTED
         try:
             op()
-        except (DicomTLSError, ValueError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - send_* report codes, they never raise
             log.debug("LDicomNet send refused: %s", exc)
-            return exc.lead_code if isinstance(exc, DicomTLSError) else DICOM_ERROR_NET_FAILURE
+            code = exc.lead_code if isinstance(exc, DicomTLSError) else DICOM_ERROR_NET_FAILURE
+            if isinstance(exc, LocalProtocolError) and code == DICOM_ERROR_TLS:
+                code = DICOM_ERROR_NET_FAILURE  # misuse (wrong state, unknown context), not TLS
+            return code
         try:
             n = self._flush()
         except (OSError, DicomTLSError) as exc:

@@ -385,6 +385,6 @@ class TLSSettings:
         return (1 if vc.ok else 0, vc.certificate_text, vc.error, vc.error_string)
 
 
-__all__ = [name for name in dir() if name.isupper() and not name.startswith("_")] + [
+__all__ = [name for name in dir() if name.isupper() and not name.startswith(("_", "LEAD_"))] + [
     "L_SSL_CTX_CREATE", "DicomOpenSslContextCreationSettings", "SecureModeNotSupportedError",
     "SslCtxCreate", "TLSSettings", "check_ctx", "lead_suite_value", "to_suite", "version_range"]

@@ -13,8 +13,6 @@ import sys
 from ..dimse.status import status_name
 from ..errors import DicomTLSError
 from ..io.association_runner import VerificationServer, associate
-from ..storage.scp import StorageServer
-from ..storage.scu import store
 from .tls_options import add_tls_options, config_from_args
 
 
@@ -152,6 +150,7 @@ def cmd_echo_server(args) -> int:
 
 
 def cmd_store(args) -> int:
+    from ..storage.scu import store  # lazily: start-up time counts for every store
     config = config_from_args(args) if args.tls else None
     port = args.port
     last = [0.0]
@@ -194,6 +193,7 @@ def cmd_store(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    from ..storage.scp import StorageServer  # pydicom's UID table: only the SCP needs it
     import os
     config = config_from_args(args) if args.tls else None
     os.makedirs(args.out, exist_ok=True)

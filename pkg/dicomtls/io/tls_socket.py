@@ -92,10 +92,13 @@ class TLSSocket:
     send = sendall
 
     def recv(self, max_bytes: int = RECV_CHUNK) -> bytes:
-        """Up to ``max_bytes`` of plaintext; blocks until some is available or the peer closed."""
+        """Up to ``max_bytes`` of plaintext (bytes or bytearray); blocks until some is available
+        or the peer closed."""
         while not self._buffer and not self._peer_closed:
             event = self._pump()
             if isinstance(event, ApplicationData):
+                if len(event.data) <= max_bytes:
+                    return event.data  # the common case: no copy through the buffer
                 self._buffer += event.data
             elif isinstance(event, CloseNotify):
                 self._peer_closed = True
@@ -104,7 +107,10 @@ class TLSSocket:
                 self._peer_closed = True
                 if self.peer_closed_cleanly is None:
                     self.peer_closed_cleanly = event.clean
-        out = bytes(self._buffer[:max_bytes])
+        if len(self._buffer) <= max_bytes:
+            out, self._buffer = self._buffer, bytearray()
+            return out
+        out = bytes(memoryview(self._buffer)[:max_bytes])
         del self._buffer[:max_bytes]
         return out
 

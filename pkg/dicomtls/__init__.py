@@ -1,7 +1,9 @@
 """dicomtls: DICOM networking secured by TLS, with its hot paths in C over OpenSSL 3.
 
 Top level: the TLS API (``TLSConfig``, ``TLSConnection``, ``connect``/``accept``/``listen``), the
-blocking DICOM API (``associate`` -> ``ClientAssociation``; ``VerificationServer``) and every error.
+blocking DICOM API (``associate`` -> ``ClientAssociation``; ``VerificationServer``), the
+LEADTOOLS-style facade ``LDicomNet`` and every error. Storage lives in ``dicomtls.storage``
+(imported on demand: its SCP needs pydicom's UID tables).
 The sans-IO layers are namespaces: ``dicomtls.ul`` (``Association``, its events, PDUs, negotiation)
 and ``dicomtls.dimse`` (messages, command sets, statuses). ``ul.NEED_DATA`` and the TLS layer's
 ``NEED_DATA`` here are different sentinels, which is why ``Association`` is not at the top level.
@@ -26,20 +28,23 @@ from ._binding import Features, features
 from . import dimse, ul
 from .io.association_runner import (ClientAssociation, ServedAssociation, VerificationServer,
                                     associate, serve_association, serve_echo_once)
+from .net import DicomAssociate, LDicomNet
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALL_SUITES", "ApplicationData", "AssociationAborted", "AssociationError",
     "AssociationRejected", "CallbackError", "CertificateLoadError", "CertificateVerifyError",
-    "CipherSuite", "ClientAssociation", "CloseNotify", "ConfigurationError", "ConnectionClosed",
-    "ConnectionClosedError", "CryptoLibraryError", "DEFAULT_PROFILE", "DIMSEError",
-    "DIMSEStatusError", "DicomTLSError", "EngineUnavailableError", "Features", "HandshakeComplete",
-    "KeyLoadError", "KeyMismatchError", "KeyPasswordError", "LegacyCryptoWarning",
+    "CipherSuite", "ClientAssociation", "CloseNotify", "ConfigurationError",
+    "ConnectionClosed", "ConnectionClosedError", "CryptoLibraryError", "DEFAULT_PROFILE",
+    "DIMSEError", "DIMSEStatusError", "DicomAssociate", "DicomTLSError",
+    "EngineUnavailableError", "Features", "HandshakeComplete", "KeyLoadError",
+    "KeyMismatchError", "KeyPasswordError", "LDicomNet", "LegacyCryptoWarning",
     "LocalProtocolError", "NEED_DATA", "PDUError", "PROFILES", "PeerCertificateRequiredError",
     "Profile", "RemoteProtocolError", "ServedAssociation", "SessionInfo", "TLSAlertReceived",
-    "TLSConfig", "TLSConnection", "TLSError", "TLSSocket", "TLSVersion", "UnknownCipherSuiteError",
-    "UnknownProfileError", "VerificationServer", "VerifyContext", "accept", "associate", "connect",
-    "dimse", "features", "get_profile", "listen", "lookup_suite", "new_connection",
-    "select_engine", "serve_association", "serve_echo_once", "ul",
+    "TLSConfig", "TLSConnection", "TLSError", "TLSSocket", "TLSVersion",
+    "UnknownCipherSuiteError", "UnknownProfileError", "VerificationServer", "VerifyContext",
+    "accept", "associate", "connect", "dimse", "features", "get_profile", "listen",
+    "lookup_suite", "new_connection", "select_engine", "serve_association", "serve_echo_once",
+    "ul",
 ]

@@ -45,13 +45,14 @@ def sample_files() -> list[str]:
 
 
 def synthetic_files(directory: Path, count: int, size: int = 1 << 20) -> list[str]:
-    """``count`` Secondary Capture objects of ``size`` pixel bytes each (made once, then reused)."""
+    """``count`` Secondary Capture objects of ``size`` pixel bytes each (a multiple of 1 MiB;
+    made once, then reused)."""
     import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import generate_uid
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    pixels = bytes(range(256)) * (size // 256)
+    pixels = bytes(range(256)) * (max(1, size >> 20) << 12)
     for i in range(count):
         path = directory / f"synthetic-{size}-{i:04d}.dcm"
         paths.append(str(path))
@@ -66,7 +67,8 @@ def synthetic_files(directory: Path, count: int, size: int = 1 << 20) -> list[st
         ds.SOPClassUID, ds.SOPInstanceUID = SECONDARY_CAPTURE, meta.MediaStorageSOPInstanceUID
         ds.PatientName, ds.PatientID, ds.Modality = "DEMO^DICOMTLS", "DEMO", "OT"
         ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-        ds.Rows, ds.Columns = 1024, size // 1024
+        # 1 MiB frames of 1024 x 1024 8-bit pixels: any multiple of 1 MiB fits the US fields.
+        ds.Rows, ds.Columns, ds.NumberOfFrames = 1024, 1024, max(1, size >> 20)
         ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 8, 8, 7
         ds.PixelRepresentation, ds.PhotometricInterpretation = 0, "MONOCHROME2"
         ds.PixelData = pixels

@@ -13,7 +13,7 @@ import warnings
 
 from .. import __version__
 from ..errors import DicomTLSError
-from . import demo, dicom_commands, tls_commands
+from . import demo, dicom_commands, qr_commands, tls_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     tls_commands.add_parsers(sub)
     dicom_commands.add_parsers(sub)
+    qr_commands.add_parsers(sub)
     return parser
 
 

@@ -31,145 +31,14 @@ from ..ul.association import (NEED_DATA, Aborted, AssociateRequested, Associatio
 from ..ul.negotiation import (DEFAULT_MAX_PDU_LENGTH, DEFAULT_TRANSFER_SYNTAXES,
                               IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION_SOP_CLASS, check_request)
 from . import tls_socket
+from .transport import (COALESCE, RECV_CHUNK, Driver, PlainTransport, _raw_socket,  # noqa: F401
+                        connect_transport, write_buffers)
+
+_Driver = Driver  # the name this module used before the driver moved to ``transport``
 
 log = logging.getLogger(__name__)
 
-RECV_CHUNK = 256 * 1024
 FLUSH_BYTES = 4 << 20  # a streamed data set is written whenever this much is queued
-COALESCE = 64 * 1024  # smaller buffers are joined before a write; larger ones go out as they are
-
-
-class PlainTransport:
-    """A connected TCP socket with the TLSSocket interface (``session`` is None)."""
-
-    session = None
-
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
-
-    def sendall(self, data) -> None:
-        try:
-            self.sock.sendall(data)
-        except OSError as exc:
-            raise ConnectionClosedError(f"sending to the peer failed: {exc}") from exc
-
-    def recv(self, max_bytes: int = RECV_CHUNK) -> bytes:
-        try:
-            return self.sock.recv(max_bytes)
-        except (ConnectionResetError, BrokenPipeError) as exc:
-            raise ConnectionClosedError(f"connection reset by the peer: {exc}") from exc
-
-    def close(self, *, timeout: float = 2.0) -> None:
-        """Half-close and drain briefly, so unread data does not turn our close into an RST."""
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-            self.sock.settimeout(timeout)
-            while self.sock.recv(RECV_CHUNK):
-                pass
-        except OSError:
-            pass
-        finally:
-            self.sock.close()
-
-
-def _raw_socket(transport) -> socket.socket:
-    return transport.sock
-
-
-def write_buffers(transport, buffers: Iterable) -> None:
-    """Write PDU buffers in order: small ones (headers, commands) joined, large ones direct.
-
-    A large payload is never written alone after its small header: the pending small buffers
-    take the payload's first ``COALESCE`` bytes with them, so over TLS a PDU header never
-    travels in a record of its own (one bounded copy of at most 64 KiB per large buffer)."""
-    pending = bytearray()
-    for buf in buffers:
-        if len(buf) >= COALESCE:
-            if pending:
-                view = memoryview(buf)
-                pending += view[:COALESCE]
-                transport.sendall(pending)
-                pending = bytearray()
-                buf = view[COALESCE:]
-                if not len(buf):
-                    continue
-            transport.sendall(buf)
-        else:
-            pending += buf
-            if len(pending) >= COALESCE:
-                transport.sendall(pending)
-                pending = bytearray()
-    if pending:
-        transport.sendall(pending)
-
-
-class _Driver:
-    """Runs an Association over a transport: flush, read, feed, drive ARTIM."""
-
-    def __init__(self, transport, assoc: Association, timeout: Optional[float]):
-        self.transport = transport
-        self.assoc = assoc
-        self.timeout = timeout
-        self.closed = False
-
-    def flush(self) -> None:
-        bufs = self.assoc.buffers_to_send()
-        if bufs and not self.closed:
-            write_buffers(self.transport, bufs)
-
-    def next_event(self):
-        """The next event; reads from the transport as needed. None once the association is
-        finished and the transport closed."""
-        while True:
-            self.flush()
-            if self.assoc.finished:
-                self.close()
-            event = self.assoc.next_event()
-            if event is not NEED_DATA:
-                return event
-            self.flush()
-            if self.assoc.finished:
-                self.close()
-                return None
-            self._read()
-
-    def _read(self) -> None:
-        deadline = self.assoc.artim_deadline()
-        wait = self.timeout
-        if deadline is not None:
-            left = max(0.0, deadline - time.monotonic())
-            wait = left if wait is None else min(wait, left)
-        _raw_socket(self.transport).settimeout(wait)
-        try:
-            data = self.transport.recv(RECV_CHUNK)
-        except (socket.timeout, TimeoutError):
-            if deadline is not None and time.monotonic() >= deadline:
-                self.assoc.check_timers()
-                return
-            raise
-        except ConnectionClosedError:
-            data = b""
-        self.assoc.receive_data(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            try:
-                self.transport.close()
-            except (OSError, DicomTLSError):
-                pass
-
-
-def _connect(host: str, port: int, tls_config: Optional[TLSConfig], timeout: Optional[float],
-             server_name: Optional[str] = None):
-    if tls_config is not None:
-        return tls_socket.connect(host, port, tls_config, timeout=timeout,
-                                  server_name=server_name)
-    return PlainTransport(socket.create_connection((host, port), timeout=timeout))
 
 
 class ClientAssociation:
@@ -296,14 +165,18 @@ def associate(host: str, port: int, *, tls_config: Optional[TLSConfig] = None,
               called_ae: str = "ANY-SCP", calling_ae: str = "DICOMTLS",
               contexts: Sequence = (VERIFICATION_SOP_CLASS,), timeout: Optional[float] = 30.0,
               max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
-              server_name: Optional[str] = None) -> ClientAssociation:
+              server_name: Optional[str] = None, extra_user_items: Sequence = (),
+              stream_datasets=False) -> ClientAssociation:
     """Connect (TLS when ``tls_config`` is given), send A-ASSOCIATE-RQ, wait for the answer.
-    Raises AssociationRejected / AssociationAborted (the transport is closed then)."""
-    transport = _connect(host, port, tls_config, timeout, server_name)
-    assoc = Association("requestor", max_pdu_length=max_pdu_length)
+    Raises AssociationRejected / AssociationAborted (the transport is closed then).
+    ``extra_user_items``: more user information sub-items (SCP/SCU role selection, ...);
+    ``stream_datasets``: see ``Association`` (a C-GET SCU streams received C-STOREs)."""
+    transport = connect_transport(host, port, tls_config, timeout, server_name)
+    assoc = Association("requestor", max_pdu_length=max_pdu_length,
+                        stream_datasets=stream_datasets)
     driver = _Driver(transport, assoc, timeout)
     try:
-        assoc.request(called_ae, calling_ae, contexts)
+        assoc.request(called_ae, calling_ae, contexts, extra_user_items=extra_user_items)
         while True:
             event = driver.next_event()
             if isinstance(event, Established):
@@ -377,11 +250,15 @@ def serve_association(transport, *, ae_title: Optional[str] = None,
     ``accept_contexts(rq)`` (the A-ASSOCIATE-AC's contexts, or None for ``supported``),
     ``handle(assoc, event, result) -> bool`` (True: the event was handled; called for every
     event before the Verification logic) and ``close(result)`` (always called at the end, also
-    after an abort or a vanished peer: the place to discard partial work)."""
+    after an abort or a vanished peer: the place to discard partial work). Optional:
+    ``attach(driver)`` (given the ``transport.Driver`` before the first event, for services that
+    read while they answer) and ``accept_user_items(rq)`` (extra A-ASSOCIATE-AC sub-items)."""
     assoc = Association("acceptor", supported=supported, max_pdu_length=max_pdu_length,
                         stream_datasets=getattr(handler, "stream_datasets", False))
     driver = _Driver(transport, assoc, timeout)
     result = ServedAssociation(session=getattr(transport, "session", None))
+    if hasattr(handler, "attach"):
+        handler.attach(driver)
     try:
         while True:
             event = driver.next_event()
@@ -399,7 +276,9 @@ def serve_association(transport, *, ae_title: Optional[str] = None,
                                                                    rj.reason)
                 else:
                     contexts = handler.accept_contexts(rq) if handler is not None else None
-                    assoc.accept(contexts)
+                    extra = handler.accept_user_items(rq) \
+                        if hasattr(handler, "accept_user_items") else ()
+                    assoc.accept(contexts, extra_user_items=extra)
             elif isinstance(event, Established):
                 result.contexts = dict(event.contexts)
             elif isinstance(event, Rejected):

@@ -357,10 +357,16 @@ class Association:
         else:
             self._run("Evt11")
 
-    def abort(self) -> None:
-        """A-ABORT as the service-user (source 0)."""
-        self._run("Evt15", source=0, reason=0)
-        self._events.append(Aborted(0, 0, local=True))
+    def abort(self, source: int = 0, reason: int = 0) -> None:
+        """A-ABORT (Evt15). ``source`` 0 service-user (the reason is then sent as 0, PS3.8
+        9.3.8) or 2 service-provider with ``reason`` 0-6 (LDicomNet's SendAbort needs both)."""
+        if source not in (0, 2):
+            raise LocalProtocolError(f"A-ABORT source must be 0 or 2, not {source}")
+        if source == 2 and not 0 <= reason <= 6:
+            raise LocalProtocolError(f"A-ABORT reason for source 2 must be 0-6, not {reason}")
+        reason = reason if source else 0
+        self._run("Evt15", source=source, reason=reason)
+        self._events.append(Aborted(source, reason, local=True))
 
     # ---- internals --------------------------------------------------------------------------
     def _run(self, event: str, **context) -> None:

@@ -1,0 +1,140 @@
+"""`dicomtls find`, `move` and `get` (Q/R SCU, like DCMTK findscu/movescu/getscu, with ``-k``
+keys), and Q/R in `dicomtls serve`: the serve command becomes Verification + Storage + Q/R over
+its ``--out`` directory, with ``--ae-table FILE`` (JSON ``{"AE": ["127.0.0.1", 11113]}``) naming
+the C-MOVE destinations."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from ..errors import DicomTLSError
+from .dicom_commands import _port
+from .tls_options import add_tls_options, config_from_args
+
+
+def _common(p) -> None:
+    p.add_argument("host")
+    p.add_argument("port", type=int)
+    p.add_argument("-k", "--key", action="append", default=[], dest="keys", metavar="KEY[=V]",
+                   help="query key, DCMTK style: QueryRetrieveLevel=STUDY, PatientID=12*, "
+                        "StudyInstanceUID (empty: a return key); repeatable")
+    p.add_argument("--model", choices=("study", "patient"), default="study",
+                   help="information model: Study Root (default) or Patient Root")
+    p.add_argument("--aet", default="DICOMTLS", help="our (calling) AE title")
+    p.add_argument("--aec", default="ANY-SCP", help="the peer's (called) AE title")
+    p.add_argument("--tls", action="store_true", help="use TLS with the TLS options below")
+    p.add_argument("--server-name", help="SNI name (default: HOST)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--timeout", type=float, default=60.0)
+    add_tls_options(p)
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("find", help="C-FIND (Q/R SCU, like findscu)")
+    _common(p)
+    p.add_argument("--max", type=int, metavar="N", help="C-CANCEL after N matches")
+    p.set_defaults(func=cmd_find, role="client")
+    p = sub.add_parser("move", help="C-MOVE to another AE (Q/R SCU, like movescu)")
+    _common(p)
+    p.add_argument("--dest", required=True, metavar="AE", help="move destination AE title")
+    p.set_defaults(func=cmd_move, role="client")
+    p = sub.add_parser("get", help="C-GET into a directory (Q/R SCU, like getscu)")
+    _common(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="where received files go")
+    p.set_defaults(func=cmd_get, role="client")
+    serve = sub.choices.get("serve")
+    if serve is not None:
+        serve.add_argument("--ae-table", metavar="FILE",
+                           help='C-MOVE destinations, JSON {"AE": ["host", port]}')
+        serve.set_defaults(func=cmd_serve)
+        serve.description = "Verification + Storage + Query/Retrieve SCP over --out"
+
+
+def _assoc_kw(args) -> dict:
+    return {"tls_config": config_from_args(args) if args.tls else None,
+            "called_ae": args.aec, "calling_ae": args.aet, "timeout": args.timeout,
+            "server_name": args.server_name}
+
+
+def _finish(args, what: str, result) -> int:
+    from ..dimse.status import status_name
+    status = result.status
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_dict()) + "\n")
+    else:
+        if result.session is not None:
+            sys.stdout.write(result.session.summary() + "\n")
+        for i, match in enumerate(result.matches, 1):
+            sys.stdout.write(f"# match {i}\n")
+            for elem in match:
+                sys.stdout.write(f"{elem.tag} {elem.keyword or '?'} {elem.VR} "
+                                 f"[{'' if elem.value is None else elem.value}]\n")
+        counts = "" if what == "C-FIND" else \
+            f", {result.completed} completed, {result.failed} failed, {result.warning} warning"
+        name = status_name(status, "qr-" + what[2:].lower()) if status is not None else "none"
+        sys.stdout.write(f"{what} {args.aet} -> {args.aec}@{args.host}:{args.port}: "
+                         f"status 0x{(status or 0):04X} ({name}), {len(result.matches)} "
+                         f"matches{counts}\n")
+        if result.stored:
+            sys.stdout.write(f"{len(result.stored)} files written\n")
+    sys.stdout.flush()
+    return 0 if status in (0x0000, 0xFE00) else 1
+
+
+def cmd_find(args) -> int:
+    from ..qr.scu import find
+    return _finish(args, "C-FIND", find(args.host, args.port, list(args.keys), model=args.model,
+                                        max_results=args.max, **_assoc_kw(args)))
+
+
+def cmd_move(args) -> int:
+    from ..qr.scu import move
+    return _finish(args, "C-MOVE", move(args.host, args.port, args.dest, list(args.keys),
+                                        model=args.model, **_assoc_kw(args)))
+
+
+def cmd_get(args) -> int:
+    from ..qr.scu import get
+    return _finish(args, "C-GET", get(args.host, args.port, args.out, list(args.keys),
+                                      model=args.model, **_assoc_kw(args)))
+
+
+def load_ae_table(path) -> dict:
+    """{AE title: (host, port)} from JSON ``{"AE": ["host", port]}``."""
+    with open(path) as f:
+        raw = json.load(f)
+    return {str(ae): (str(hp[0]), int(hp[1])) for ae, hp in raw.items()}
+
+
+def cmd_serve(args) -> int:
+    from ..qr.scp import QRServer
+    config = config_from_args(args) if args.tls else None
+    os.makedirs(args.out, exist_ok=True)
+    table = load_ae_table(args.ae_table) if getattr(args, "ae_table", None) else {}
+
+    def report(result):
+        sys.stdout.write((json.dumps(result.to_dict()) if args.json else result.summary())
+                         + "\n")
+        sys.stdout.flush()
+
+    server = QRServer(args.out, args.bind, _port(args), tls_config=config, ae_table=table,
+                      ae_title=args.aet, timeout=args.timeout, on_result=report)
+    host, port = server.address
+    sys.stderr.write(f"serve listening on {host}:{port}{' (TLS)' if config else ''}, "
+                     f"writing to {args.out}\n")
+    sys.stderr.flush()
+    try:
+        if args.once:
+            result = server.serve_one()
+            return 0 if result.outcome == "released" else 1
+        server.serve_forever()
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    except DicomTLSError as exc:
+        sys.stderr.write(f"dicomtls serve: {exc}\n")
+        return 1
+    finally:
+        server.close()

@@ -1,0 +1,225 @@
+"""Query/Retrieve SCU: ``find``, ``move`` and ``get`` (PS3.4 Annex C), plain or TLS.
+
+``identifier``: a pydicom Dataset, or DCMTK-style ``-k`` keys (``["QueryRetrieveLevel=STUDY",
+"PatientID=123", "StudyInstanceUID"]``). ``model``: "study" (Study Root, the default) or
+"patient" (Patient Root).
+
+``get`` receives the C-STORE sub-operations on its own association (it proposes the storage
+SOP classes with SCP/SCU Role Selection, SCP role) and writes them with the Storage SCP's
+streaming writer (``storage.scp.StorageHandler``: temporary file, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+from ..dimse.messages import C_CANCEL_RQ, C_FIND_RQ, C_GET_RQ, C_MOVE_RQ
+from ..io.association_runner import ServedAssociation, associate
+from ..ul.association import (Aborted, DatasetComplete, DatasetFragment, DatasetStarted,
+                              MessageReceived)
+from ..ul.items import SCPSCURoleSelection
+from ..ul.negotiation import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
+from ._dataset import SOP_CLASS, decode_identifier, encode_identifier, identifier_from_keys
+
+log = logging.getLogger(__name__)
+
+#: Storage SOP classes a C-GET proposes by default (pydicom keywords; 120 at most fit).
+GET_STORAGE_KEYWORDS = (
+    "CTImageStorage", "EnhancedCTImageStorage", "MRImageStorage", "EnhancedMRImageStorage",
+    "ComputedRadiographyImageStorage", "DigitalXRayImageStorageForPresentation",
+    "DigitalXRayImageStorageForProcessing", "DigitalMammographyXRayImageStorageForPresentation",
+    "UltrasoundImageStorage", "UltrasoundMultiFrameImageStorage",
+    "SecondaryCaptureImageStorage", "MultiFrameGrayscaleByteSecondaryCaptureImageStorage",
+    "MultiFrameGrayscaleWordSecondaryCaptureImageStorage",
+    "MultiFrameTrueColorSecondaryCaptureImageStorage", "NuclearMedicineImageStorage",
+    "PositronEmissionTomographyImageStorage", "EnhancedPETImageStorage",
+    "XRayAngiographicImageStorage", "XRayRadiofluoroscopicImageStorage",
+    "RTImageStorage", "RTDoseStorage", "RTStructureSetStorage", "RTPlanStorage",
+    "RTIonPlanStorage", "BasicTextSRStorage", "EnhancedSRStorage", "ComprehensiveSRStorage",
+    "GrayscaleSoftcopyPresentationStateStorage", "EncapsulatedPDFStorage",
+    "VLPhotographicImageStorage", "VLEndoscopicImageStorage", "SegmentationStorage",
+    "RawDataStorage", "SpatialRegistrationStorage", "KeyObjectSelectionDocumentStorage",
+    "OphthalmicPhotography8BitImageStorage", "XRay3DAngiographicImageStorage",
+    "BreastTomosynthesisImageStorage", "LegacyConvertedEnhancedCTImageStorage",
+    "LegacyConvertedEnhancedMRImageStorage",
+)
+GET_TRANSFER_SYNTAXES = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
+
+
+def get_storage_classes() -> tuple[str, ...]:
+    import pydicom.uid
+    return tuple(str(getattr(pydicom.uid, k)) for k in GET_STORAGE_KEYWORDS
+                 if hasattr(pydicom.uid, k))
+
+
+@dataclass
+class QueryResult:
+    """What a C-FIND/C-MOVE/C-GET returned: the final status, the matches (C-FIND), the
+    sub-operation counts (C-MOVE/C-GET) and, for C-GET, the files written."""
+
+    status: Optional[int] = None
+    matches: list = field(default_factory=list)
+    responses: int = 0
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    failed_uids: list = field(default_factory=list)
+    stored: list = field(default_factory=list)
+    session: object = None
+    error_comment: Optional[str] = None
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "matches": [_json(m) for m in self.matches],
+                "completed": self.completed, "failed": self.failed, "warning": self.warning,
+                "failed_uids": self.failed_uids, "stored": self.stored,
+                "error_comment": self.error_comment,
+                "session": self.session.to_dict() if self.session is not None else None}
+
+
+def _json(ds) -> dict:
+    out = {}
+    for elem in ds:
+        if elem.VR == "SQ":
+            continue
+        value = elem.value
+        if type(value).__name__ == "MultiValue":
+            value = [str(v) for v in value]
+        elif value is not None and not isinstance(value, (int, float)):
+            value = str(value)
+        out[elem.keyword or str(elem.tag)] = value
+    return out
+
+
+def _identifier(identifier):
+    if isinstance(identifier, (list, tuple)):
+        identifier = identifier_from_keys(identifier)
+    if "QueryRetrieveLevel" not in identifier:
+        identifier.QueryRetrieveLevel = "STUDY"
+    return identifier
+
+
+def _update(result: QueryResult, msg) -> None:
+    for name in ("completed", "failed", "warning"):
+        value = getattr(msg, f"number_of_{name}_suboperations", None)
+        if value is not None:
+            setattr(result, name, value)
+    result.status = msg.status
+    result.error_comment = getattr(msg, "error_comment", None)
+
+
+def _run(assoc, context_id, rq, ts, identifier, result, *, on_store=None,
+         max_results: Optional[int] = None, on_match: Optional[Callable] = None):
+    """Send ``rq`` and read until its final response."""
+    assoc.send_message(context_id, rq, encode_identifier(identifier, ts))
+    cancelled = False
+    while True:
+        event = assoc.next_event()
+        if event is None or isinstance(event, Aborted):
+            assoc._unexpected(event)
+        if on_store is not None and on_store(assoc.assoc, event):
+            assoc._driver.flush()
+            continue
+        if not isinstance(event, MessageReceived):
+            continue
+        msg = event.message
+        if getattr(msg, "message_id_being_responded_to", None) != rq.message_id:
+            continue
+        result.responses += 1
+        _update(result, msg)
+        if msg.status in (0xFF00, 0xFF01):
+            if event.dataset and isinstance(rq, C_FIND_RQ):
+                ds = decode_identifier(event.dataset, ts)
+                result.matches.append(ds)
+                if on_match is not None:
+                    on_match(ds)
+            if max_results is not None and not cancelled and len(result.matches) >= max_results:
+                assoc.send_message(context_id, C_CANCEL_RQ(
+                    message_id_being_responded_to=rq.message_id))
+                cancelled = True
+            continue
+        if event.dataset:
+            ds = decode_identifier(event.dataset, ts)
+            result.failed_uids = list(getattr(ds, "FailedSOPInstanceUIDList", []) or [])
+            if isinstance(result.failed_uids, str):
+                result.failed_uids = [result.failed_uids]
+        return result
+
+
+def _open(host, port, sop_class, contexts_extra=(), **kw):
+    contexts = [(sop_class, [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN]),
+                *contexts_extra]
+    return associate(host, port, contexts=contexts, **kw)
+
+
+def find(host: str, port: int, identifier, *, model: str = "study",
+         max_results: Optional[int] = None, on_match: Optional[Callable] = None,
+         **assoc_kw) -> QueryResult:
+    """C-FIND; ``max_results``: send a C-CANCEL once that many matches arrived (the SCP then
+    ends with 0xFE00). ``assoc_kw``: ``associate``'s options (tls_config, called_ae, ...)."""
+    identifier = _identifier(identifier)
+    sop_class = SOP_CLASS[(model, "find")]
+    assoc = _open(host, port, sop_class, **assoc_kw)
+    result = QueryResult(session=assoc.session)
+    with assoc:
+        ctx = assoc.context_for(sop_class)
+        ts = assoc.contexts[ctx].transfer_syntax
+        rq = C_FIND_RQ(message_id=assoc.next_message_id(), affected_sop_class_uid=sop_class)
+        _run(assoc, ctx, rq, ts, identifier, result, max_results=max_results,
+             on_match=on_match)
+    return result
+
+
+def move(host: str, port: int, destination: str, identifier, *, model: str = "study",
+         **assoc_kw) -> QueryResult:
+    """C-MOVE to the AE title ``destination`` (which the SCP must know)."""
+    identifier = _identifier(identifier)
+    sop_class = SOP_CLASS[(model, "move")]
+    assoc = _open(host, port, sop_class, **assoc_kw)
+    result = QueryResult(session=assoc.session)
+    with assoc:
+        ctx = assoc.context_for(sop_class)
+        rq = C_MOVE_RQ(message_id=assoc.next_message_id(), affected_sop_class_uid=sop_class,
+                       move_destination=destination)
+        _run(assoc, ctx, rq, assoc.contexts[ctx].transfer_syntax, identifier, result)
+    return result
+
+
+def get(host: str, port: int, out_dir, identifier, *, model: str = "study",
+        storage_classes: Optional[Sequence[str]] = None, **assoc_kw) -> QueryResult:
+    """C-GET: the matching instances come back on this association and are written into
+    ``out_dir`` as ``<SOPInstanceUID>.dcm``."""
+    from ..storage.scp import StorageHandler
+    identifier = _identifier(identifier)
+    sop_class = SOP_CLASS[(model, "get")]
+    classes = tuple(storage_classes or get_storage_classes())
+    roles = [SCPSCURoleSelection(uid, False, True) for uid in classes]
+    os.makedirs(out_dir, exist_ok=True)
+    result = QueryResult()
+    writer = StorageHandler(out_dir, on_stored=lambda path, msg: result.stored.append(path))
+    counts = ServedAssociation()
+    assoc = _open(host, port, sop_class, [(uid, list(GET_TRANSFER_SYNTAXES)) for uid in classes],
+                  extra_user_items=roles, stream_datasets=True, **assoc_kw)
+    result.session = assoc.session
+    writer.calling_ae = assoc.assoc.request_pdu.called_ae_title.strip()
+
+    def on_store(a, event):
+        if isinstance(event, (DatasetStarted, DatasetFragment, DatasetComplete)):
+            return writer.handle(a, event, counts)
+        return False
+
+    try:
+        with assoc:
+            ctx = assoc.context_for(sop_class)
+            rq = C_GET_RQ(message_id=assoc.next_message_id(), affected_sop_class_uid=sop_class)
+            _run(assoc, ctx, rq, assoc.contexts[ctx].transfer_syntax, identifier, result,
+                 on_store=on_store)
+    finally:
+        writer.close(counts)
+    return result
+
+
+__all__ = ["GET_STORAGE_KEYWORDS", "QueryResult", "find", "get",
+           "get_storage_classes", "move"]

@@ -17,7 +17,7 @@ from .tls_options import add_tls_options, config_from_args
 def _common(p) -> None:
     p.add_argument("host")
     p.add_argument("port", type=int)
-    p.add_argument("-k", "--key", action="append", default=[], dest="keys", metavar="KEY[=V]",
+    p.add_argument("-k", action="append", default=[], dest="keys", metavar="KEY[=V]",
                    help="query key, DCMTK style: QueryRetrieveLevel=STUDY, PatientID=12*, "
                         "StudyInstanceUID (empty: a return key); repeatable")
     p.add_argument("--model", choices=("study", "patient"), default="study",

@@ -1,0 +1,144 @@
+"""Our Q/R SCU against our Q/R SCP (QRServer), over TLS and plain: find, move, get, cancel, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from dicomtls.qr import scu
+from dicomtls.qr.index import StorageIndex
+from dicomtls.qr.scp import QRServer
+from dicomtls.storage.part10 import read_dataset, read_meta
+from dicomtls.storage.scu import store
+from dicomtls.tls.config import TLSConfig
+
+FILES = [get_testdata_file(n) for n in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm")]
+CT = pydicom.dcmread(FILES[0])
+
+
+@pytest.fixture(scope="module")
+def qr_cert(pki, tmp_path_factory):
+    """A server certificate that may also act as a TLS client (serverAuth + clientAuth): the
+    C-MOVE SCP opens its sub-association with the same TLS settings (and identity)."""
+    from dicomtls.crypto.devpki import issue_certificate
+    from dicomtls.crypto.keys import load_private_key
+    from dicomtls.crypto.x509 import load_certificates
+    d = tmp_path_factory.mktemp("qr-cert")
+    ca = (load_certificates(pki.ca_cert)[0], load_private_key(pki.ca_key))
+    key = load_private_key(pki.server_key)
+    cert = issue_certificate(key, "localhost", issuer=ca, purposes=("serverAuth", "clientAuth"),
+                             san_dns=("localhost",), san_ip=("127.0.0.1",))
+    (d / "qr.pem").write_bytes(cert.to_pem())
+    return d / "qr.pem", pki.server_key
+
+
+def _tls(pki, side, qr_cert=None):
+    cert, key = (pki.server_cert, pki.server_key) if side == "server" else \
+        (pki.client_cert, pki.client_key)
+    if qr_cert is not None:
+        cert, key = qr_cert
+    return TLSConfig.from_profile(certificate=str(cert), private_key=str(key),
+                                  ca_file=str(pki.ca_cert))
+
+
+@pytest.fixture(params=["plain", "tls"])
+def servers(request, tmp_path, pki, qr_cert):
+    tls = request.param == "tls"
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    with QRServer(dst, tls_config=_tls(pki, "server") if tls else None, timeout=20) as dest, \
+            QRServer(src, tls_config=_tls(pki, "server", qr_cert) if tls else None, timeout=20,
+                     ae_table={"DEST": ("127.0.0.1", dest.port)}) as server:
+        kw = {"tls_config": _tls(pki, "client") if tls else None, "timeout": 20}
+        summary = store("127.0.0.1", server.port, FILES, **kw)
+        assert summary.sent == 3
+        yield server, dest, kw, src, dst
+
+
+def test_find_move_get(servers, tmp_path):
+    server, dest, kw, src, dst = servers
+    res = scu.find("127.0.0.1", server.port, ["QueryRetrieveLevel=STUDY", "StudyInstanceUID",
+                                              "PatientID", "ModalitiesInStudy"], **kw)
+    assert res.status == 0 and len(res.matches) == 3
+    assert (res.session is not None) == (kw["tls_config"] is not None)
+    res = scu.find("127.0.0.1", server.port, ["QueryRetrieveLevel=IMAGE",
+                                              f"StudyInstanceUID={CT.StudyInstanceUID}",
+                                              "SOPInstanceUID"], model="patient", **kw)
+    assert [m.SOPInstanceUID for m in res.matches] == [CT.SOPInstanceUID]
+
+    keys = ["QueryRetrieveLevel=STUDY", f"StudyInstanceUID={CT.StudyInstanceUID}"]
+    res = scu.move("127.0.0.1", server.port, "DEST", keys, **kw)
+    assert (res.status, res.completed, res.failed) == (0, 1, 0)
+    moved = dst / f"{CT.SOPInstanceUID}.dcm"
+    assert read_dataset(read_meta(moved)) == read_dataset(read_meta(FILES[0]))
+    # the destination saw a TLS sub-association exactly when the move was asked over TLS
+    sub = [r for r in dest.results if r.stored]
+    assert len(sub) == 1 and (sub[0].session is not None) == (kw["tls_config"] is not None)
+
+    res = scu.move("127.0.0.1", server.port, "NOWHERE", keys, **kw)
+    assert res.status == 0xA801
+
+    out = tmp_path / "got"
+    res = scu.get("127.0.0.1", server.port, out, ["QueryRetrieveLevel=STUDY", "StudyInstanceUID="
+                  + "\\".join(str(pydicom.dcmread(f).StudyInstanceUID) for f in FILES)], **kw)
+    assert (res.status, res.completed, res.failed) == (0, 3, 0)
+    # (file names come from the file meta's SOP Instance UID, as the Storage SCP names them)
+    assert sorted(os.listdir(out)) == sorted(f"{read_meta(f).sop_instance_uid}.dcm"
+                                             for f in FILES)
+    for f in FILES:
+        got = out / f"{read_meta(f).sop_instance_uid}.dcm"
+        assert pydicom.dcmread(got) == pydicom.dcmread(f)  # some went Implicit -> Explicit
+
+
+class _SlowIndex(StorageIndex):
+    def find(self, identifier, model="study"):
+        for match in super().find(identifier, model):
+            yield match
+            time.sleep(0.05)
+
+
+def test_cancel_during_find(tmp_path):
+    for i in range(30):  # 30 studies: copies of one file with new UIDs
+        ds = pydicom.dcmread(FILES[0])
+        ds.StudyInstanceUID = f"1.2.3.{i + 1}"
+        ds.SOPInstanceUID = f"1.2.3.{i + 1}.1"
+        ds.save_as(tmp_path / f"{i}.dcm")
+    with QRServer(tmp_path, index=_SlowIndex(tmp_path), timeout=20) as server:
+        res = scu.find("127.0.0.1", server.port, ["QueryRetrieveLevel=STUDY",
+                                                  "StudyInstanceUID"], max_results=2)
+        assert res.status == 0xFE00
+        assert 2 <= len(res.matches) < 30
+        # the association goes on after the cancel
+        assert scu.find("127.0.0.1", server.port, ["QueryRetrieveLevel=STUDY"]).status == 0
+    assert all(r.outcome == "released" for r in server.results)
+
+
+def test_cli_find_and_get(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for f in FILES:
+        (src / os.path.basename(f)).write_bytes(open(f, "rb").read())
+    with QRServer(src, timeout=20) as server:
+        cmd = [sys.executable, "-m", "dicomtls.cli.main"]
+        out = subprocess.run(cmd + ["find", "127.0.0.1", str(server.port), "-k",
+                                    "QueryRetrieveLevel=STUDY", "-k", "PatientName=*CT*", "-k",
+                                    "StudyInstanceUID", "--json"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        record = json.loads(out.stdout)
+        assert [m["StudyInstanceUID"] for m in record["matches"]] == [CT.StudyInstanceUID]
+        got = tmp_path / "got"
+        out = subprocess.run(cmd + ["get", "127.0.0.1", str(server.port), "--out", str(got),
+                                    "-k", "QueryRetrieveLevel=STUDY", "-k",
+                                    f"StudyInstanceUID={CT.StudyInstanceUID}"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert os.listdir(got) == [f"{CT.SOPInstanceUID}.dcm"]

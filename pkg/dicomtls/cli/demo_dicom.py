@@ -8,10 +8,8 @@ its source's.
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
 from ..storage.part10 import read_dataset, read_meta
@@ -23,19 +21,12 @@ EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 
 
 def sample_files() -> list[str]:
-    """pydicom's bundled test files that are Part 10 objects, one per SOP Instance UID."""
-    from pydicom.data import get_testdata_files
-    # pydicom warns (and logs) that it cannot download its extra test files: there is no network.
-    pydicom_log = logging.getLogger("pydicom")
-    level = pydicom_log.level
-    pydicom_log.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            files = sorted(get_testdata_files("*.dcm"))
-    finally:
-        pydicom_log.setLevel(level)
-    metas, _bad = scan(files)
+    """The test objects bundled inside the pydicom package that are Part 10 files, one per SOP
+    Instance UID. Read from the package directory: pydicom's get_testdata_files() would try to
+    download its external test files first, and without network that can hang for minutes."""
+    import pydicom.data
+    bundled = Path(pydicom.data.__file__).parent / "test_files"
+    metas, _bad = scan(sorted(str(p) for p in bundled.glob("*.dcm")))
     seen, out = set(), []
     for meta in metas:
         if meta.sop_instance_uid not in seen:

@@ -266,17 +266,17 @@ def test_dcmtk_aes_profile_negotiates_aes_cbc_with_our_bcp195(pki, tmp_path):
     assert record["session"]["key_exchange"] == "RSA"
 
 
-def test_dcmtk_aes_profile_vs_our_aes_profile_reports_missing_3des(pki, tmp_path):
-    """Our ``aes`` profile names 3DES, which no engine of this build has: the handshake is refused
-    with an error naming the suite (rather than silently negotiating without it)."""
-    dcmtk(ECHOSCU)
-    with cli_server("echo-server", pki, "aes", tmp_path) as server:
-        proc = subprocess.run([ECHOSCU, "-d", *_dcmtk_tls(pki, "+pa"), "127.0.0.1",
-                               str(server.port)], capture_output=True, text=True, timeout=60)
-        record = server.finish()
-    assert proc.returncode != 0
-    assert record["outcome"] == "error"
-    assert "TLS_RSA_WITH_3DES_EDE_CBC_SHA" in record["error"], record
+def test_our_aes_profile_refuses_to_start_without_a_3des_engine(pki, tmp_path):
+    """Our ``aes`` profile names 3DES, which no engine of this build has: the server refuses to
+    start, naming the suite, instead of listening and failing every handshake."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dicomtls.cli.main", "echo-server", "0", "--bind", "127.0.0.1",
+         "--tls", "--cert", str(pki.server_cert), "--key", str(pki.server_key),
+         "--ca", str(pki.ca_cert), "--profile", "aes", "--once"],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "TLS_RSA_WITH_3DES_EDE_CBC_SHA" in proc.stderr
+    assert "listening" not in proc.stderr
 
 
 # ---- our echo/store -> DCMTK storescp ------------------------------------------------------------

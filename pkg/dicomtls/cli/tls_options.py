@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..tls.config import TLSConfig, parse_cipher_list
+from ..tls.engines import select_engine
 from ..tls.profiles import DEFAULT_PROFILE, PROFILES
 
 VERSIONS = ("1.0", "1.1", "1.2", "1.3")
@@ -43,7 +44,7 @@ def config_from_args(args: argparse.Namespace) -> TLSConfig:
     password = args.key_password
     if args.key_password_file:
         password = Path(args.key_password_file).read_text().rstrip("\r\n")
-    return TLSConfig.from_profile(
+    config = TLSConfig.from_profile(
         args.profile,
         ciphers=parse_cipher_list(args.cipher),
         min_version=args.min_version,
@@ -60,6 +61,9 @@ def config_from_args(args: argparse.Namespace) -> TLSConfig:
         server_preference=not args.client_preference,
         keylog_file=args.keylog,
     )
+    # Fail at start-up, not at the first handshake, when no engine of this build can run it.
+    select_engine(config)
+    return config
 
 
 def session_record(session, received: bytes | None = None) -> dict:

@@ -67,7 +67,7 @@ def add_parsers(sub) -> None:
     add_tls_options(p)
     p.set_defaults(func=cmd_store, role="client")
 
-    p = sub.add_parser("serve", help="Storage + Verification SCP writing Part 10 files")
+    p = sub.add_parser("serve", help="Verification + Storage + Query/Retrieve SCP over --out")
     p.add_argument("port", type=int, nargs="?",
                    help=f"default {TLS_PORT} with --tls, {PLAIN_PORT} without")
     p.add_argument("--out", required=True, metavar="DIR", help="where received files go")
@@ -79,6 +79,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--once", action="store_true", help="serve one association, then exit")
     p.add_argument("--json", action="store_true", help="one JSON line per association")
     p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--ae-table", metavar="FILE",
+                   help='C-MOVE destinations, JSON {"AE": ["host", port]}')
     add_tls_options(p)
     p.set_defaults(func=cmd_serve, role="server")
 
@@ -192,11 +194,19 @@ def cmd_store(args) -> int:
     return 0 if summary.failed == 0 else 1
 
 
+def load_ae_table(path) -> dict:
+    """{AE title: (host, port)} from JSON ``{"AE": ["host", port]}``."""
+    with open(path) as f:
+        raw = json.load(f)
+    return {str(ae): (str(hp[0]), int(hp[1])) for ae, hp in raw.items()}
+
+
 def cmd_serve(args) -> int:
-    from ..storage.scp import StorageServer  # pydicom's UID table: only the SCP needs it
+    from ..qr.scp import QRServer  # pydicom's UID tables: only the SCP needs them
     import os
     config = config_from_args(args) if args.tls else None
     os.makedirs(args.out, exist_ok=True)
+    table = load_ae_table(args.ae_table) if args.ae_table else {}
 
     def report(result):
         if args.json:
@@ -205,8 +215,8 @@ def cmd_serve(args) -> int:
             sys.stdout.write(result.summary() + "\n")
         sys.stdout.flush()
 
-    server = StorageServer(args.out, args.bind, _port(args), tls_config=config,
-                           ae_title=args.aet, timeout=args.timeout, on_result=report)
+    server = QRServer(args.out, args.bind, _port(args), tls_config=config, ae_table=table,
+                      ae_title=args.aet, timeout=args.timeout, on_result=report)
     host, port = server.address
     sys.stderr.write(f"serve listening on {host}:{port}{' (TLS)' if config else ''}, "
                      f"writing to {args.out}\n")

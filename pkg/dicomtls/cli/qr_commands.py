@@ -1,16 +1,11 @@
 """`dicomtls find`, `move` and `get` (Q/R SCU, like DCMTK findscu/movescu/getscu, with ``-k``
-keys), and Q/R in `dicomtls serve`: the serve command becomes Verification + Storage + Q/R over
-its ``--out`` directory, with ``--ae-table FILE`` (JSON ``{"AE": ["127.0.0.1", 11113]}``) naming
-the C-MOVE destinations."""
+keys). The SCP side is `dicomtls serve` (cli/dicom_commands.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 
-from ..errors import DicomTLSError
-from .dicom_commands import _port
 from .tls_options import add_tls_options, config_from_args
 
 
@@ -44,12 +39,7 @@ def add_parsers(sub) -> None:
     _common(p)
     p.add_argument("--out", required=True, metavar="DIR", help="where received files go")
     p.set_defaults(func=cmd_get, role="client")
-    serve = sub.choices.get("serve")
-    if serve is not None:
-        serve.add_argument("--ae-table", metavar="FILE",
-                           help='C-MOVE destinations, JSON {"AE": ["host", port]}')
-        serve.set_defaults(func=cmd_serve)
-        serve.description = "Verification + Storage + Query/Retrieve SCP over --out"
+
 
 
 def _assoc_kw(args) -> dict:
@@ -99,42 +89,3 @@ def cmd_get(args) -> int:
     from ..qr.scu import get
     return _finish(args, "C-GET", get(args.host, args.port, args.out, list(args.keys),
                                       model=args.model, **_assoc_kw(args)))
-
-
-def load_ae_table(path) -> dict:
-    """{AE title: (host, port)} from JSON ``{"AE": ["host", port]}``."""
-    with open(path) as f:
-        raw = json.load(f)
-    return {str(ae): (str(hp[0]), int(hp[1])) for ae, hp in raw.items()}
-
-
-def cmd_serve(args) -> int:
-    from ..qr.scp import QRServer
-    config = config_from_args(args) if args.tls else None
-    os.makedirs(args.out, exist_ok=True)
-    table = load_ae_table(args.ae_table) if getattr(args, "ae_table", None) else {}
-
-    def report(result):
-        sys.stdout.write((json.dumps(result.to_dict()) if args.json else result.summary())
-                         + "\n")
-        sys.stdout.flush()
-
-    server = QRServer(args.out, args.bind, _port(args), tls_config=config, ae_table=table,
-                      ae_title=args.aet, timeout=args.timeout, on_result=report)
-    host, port = server.address
-    sys.stderr.write(f"serve listening on {host}:{port}{' (TLS)' if config else ''}, "
-                     f"writing to {args.out}\n")
-    sys.stderr.flush()
-    try:
-        if args.once:
-            result = server.serve_one()
-            return 0 if result.outcome == "released" else 1
-        server.serve_forever()
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    except DicomTLSError as exc:
-        sys.stderr.write(f"dicomtls serve: {exc}\n")
-        return 1
-    finally:
-        server.close()

@@ -136,6 +136,11 @@ def cmd_echo_server(args) -> int:
     sys.stderr.write(f"echo-server listening on {host}:{port}"
                      f"{' (TLS)' if config else ''}\n")
     sys.stderr.flush()
+    return _run_server(server, args)
+
+
+def _run_server(server, args) -> int:
+    """Serve one association (--once: exit 0 only if it was released) or until interrupted."""
     try:
         if args.once:
             result = server.serve_one()
@@ -145,7 +150,7 @@ def cmd_echo_server(args) -> int:
     except KeyboardInterrupt:
         return 0
     except DicomTLSError as exc:
-        sys.stderr.write(f"dicomtls echo-server: {exc}\n")
+        sys.stderr.write(f"dicomtls {args.command}: {exc}\n")
         return 1
     finally:
         server.close()
@@ -221,16 +226,4 @@ def cmd_serve(args) -> int:
     sys.stderr.write(f"serve listening on {host}:{port}{' (TLS)' if config else ''}, "
                      f"writing to {args.out}\n")
     sys.stderr.flush()
-    try:
-        if args.once:
-            result = server.serve_one()
-            return 0 if result.outcome == "released" else 1
-        server.serve_forever()
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    except DicomTLSError as exc:
-        sys.stderr.write(f"dicomtls serve: {exc}\n")
-        return 1
-    finally:
-        server.close()
+    return _run_server(server, args)

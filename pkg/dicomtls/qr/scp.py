@@ -20,6 +20,7 @@ comes with it), 0xA702 (all failed), 0xFE00 (cancelled).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field, fields
 from typing import Mapping, Optional
 
 from ..dimse.messages import (C_CANCEL_RQ, C_FIND_RQ, C_FIND_RSP, C_GET_RQ, C_GET_RSP,
@@ -51,6 +52,42 @@ QR_SUPPORTED = dict(SUPPORTED)
 QR_SUPPORTED.update({uid: QR_TRANSFER_SYNTAXES for uid in QR_SOP_CLASSES})
 
 
+@dataclass
+class QRServedAssociation(ServedAssociation):
+    """``ServedAssociation`` plus the Q/R operations served: one dict each, with ``service``
+    (find/move/get), ``status`` (final), ``destination`` (C-MOVE), ``matches`` (C-FIND) and
+    the sub-operation counts (C-MOVE/C-GET)."""
+
+    operations: list = field(default_factory=list)
+
+    @classmethod
+    def extend(cls, result: ServedAssociation, operations) -> "QRServedAssociation":
+        out = cls(**{f.name: getattr(result, f.name) for f in fields(ServedAssociation)})
+        out.operations = list(operations)
+        return out
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        out["operations"] = [dict(op) for op in self.operations]
+        return out
+
+    def summary(self) -> str:
+        line = super().summary()
+        for op in self.operations:
+            what = f"C-{op['service'].upper()}"
+            if op.get("destination"):
+                what += f" to {op['destination']}"
+            if op["service"] == "find":
+                what += f" {op.get('matches', 0)} matches"
+            else:
+                what += (f" {op.get('completed', 0)} completed, {op.get('failed', 0)} failed, "
+                         f"{op.get('warning', 0)} warning")
+            status = op.get("status")
+            line += f"; {what}: " + ("no final status" if status is None else
+                                     f"status 0x{status:04X}")
+        return line
+
+
 class _Stop(Exception):
     """The asking association is gone: stop the operation without answering."""
 
@@ -71,6 +108,7 @@ class QRHandler(StorageHandler):
         self._deferred: list = []
         self._store_id = 0
         self._cancel_ids: set = set()
+        self.operations: list[dict] = []
 
     # -- serve_association hooks --
     def attach(self, driver) -> None:
@@ -111,11 +149,27 @@ class QRHandler(StorageHandler):
         rsp_cls = {C_FIND_RQ: C_FIND_RSP, C_MOVE_RQ: C_MOVE_RSP, C_GET_RQ: C_GET_RSP}[type(msg)]
         ts = assoc.contexts[ctx].transfer_syntax
         model, service = QR_SOP_CLASSES.get(msg.affected_sop_class_uid, (None, None))
+        op = {"service": {C_FIND_RQ: "find", C_MOVE_RQ: "move", C_GET_RQ: "get"}[type(msg)],
+              "status": None}
+        if isinstance(msg, C_MOVE_RQ):
+            op["destination"] = (msg.move_destination or "").strip()
+        if isinstance(msg, C_FIND_RQ):
+            op["matches"] = 0
+        self.operations.append(op)
 
         def respond(status, identifier=None, **counts):
             if not assoc.is_established:
                 raise _Stop()
             comment = counts.pop("error_comment", None)
+            if status in (PENDING, 0xFF01):
+                if "matches" in op:
+                    op["matches"] += 1
+            else:
+                op["status"] = status
+                for name in ("completed", "failed", "warning"):
+                    value = counts.get(f"number_of_{name}_suboperations")
+                    if value is not None:
+                        op[name] = value
             assoc.send_message(ctx, rsp_cls(
                 message_id_being_responded_to=msg.message_id, status=status,
                 affected_sop_class_uid=msg.affected_sop_class_uid,
@@ -338,8 +392,9 @@ class QRServer(StorageServer):
                             on_stored=self.on_stored)
         result = serve_association(transport, ae_title=self.ae_title, supported=QR_SUPPORTED,
                                    timeout=self.timeout, handler=handler)
+        result = QRServedAssociation.extend(result, handler.operations)
         log.info("%s", result.summary())
         return result
 
 
-__all__ = ["QRHandler", "QRServer", "QR_SUPPORTED"]
+__all__ = ["QRHandler", "QRServedAssociation", "QRServer", "QR_SUPPORTED"]

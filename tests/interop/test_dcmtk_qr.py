@@ -169,3 +169,35 @@ def test_movescu_to_our_serve_to_storescp(netns, tmp_path):  # noqa: F811
     assert len(mine) == 1 and mine[0]["outcome"] == "released", everything
     assert mine[0]["operations"] == [{"service": "move", "status": 0, "destination": "STORESCP",
                                       "completed": len(moved), "failed": 0, "warning": 0}]
+
+
+# getscu proposes its preferred syntax first in each storage context (and our SCP accepts the
+# proposer's first syntax it supports), so one run per compressed syntax.
+GETSCU_COMPRESSED = [("JPEG2000.dcm", "+xw"), ("SC_rgb_rle.dcm", "+xr"),
+                     ("JPEGLSNearLossless_08.dcm", "+xu"), ("JPGExtended.dcm", "+xx")]
+
+
+@pytest.mark.parametrize("name,option", GETSCU_COMPRESSED,
+                         ids=[n for n, _ in GETSCU_COMPRESSED])
+def test_getscu_compressed(tmp_path, name, option):
+    dcmtk(GETSCU)
+    src, out = tmp_path / "src", tmp_path / "got"
+    src.mkdir()
+    out.mkdir()
+    study = "1.2.826.0.1.3680043.2.1143.78.1"
+    ds = pydicom.dcmread(get_testdata_file(name))
+    ds.StudyInstanceUID = study  # (some of these files have none)
+    ds.save_as(src / name)
+    with QRServer(src, timeout=20) as srv:
+        proc = subprocess.run([dcmtk(GETSCU), "-v", option, "-S", "-od", str(out), "-k",
+                               "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}",
+                               "127.0.0.1", str(srv.port)],
+                              capture_output=True, text=True, timeout=60)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log
+    assert not re.search(r"^E:", log, re.M), log
+    got = os.listdir(out)
+    assert len(got) == 1, log
+    source, received = read_meta(src / name), read_meta(out / got[0])
+    assert received.transfer_syntax_uid == source.transfer_syntax_uid, log
+    assert pydicom.dcmread(out / got[0]) == pydicom.dcmread(src / name)

@@ -142,3 +142,55 @@ def test_cli_find_and_get(tmp_path):
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert os.listdir(got) == [f"{CT.SOPInstanceUID}.dcm"]
+
+
+COMPRESSED = ("JPEG2000.dcm", "SC_rgb_rle.dcm", "JPEGLSNearLossless_08.dcm", "JPGExtended.dcm")
+
+
+def compressed_study(src, study="1.2.826.0.1.3680043.2.1143.77.1"):
+    """The compressed test files as one study (some have no Study Instance UID), each with its
+    own SOP Instance UID; their transfer syntaxes unchanged. -> [paths]."""
+    paths = []
+    for i, name in enumerate(COMPRESSED):
+        ds = pydicom.dcmread(get_testdata_file(name))
+        ds.StudyInstanceUID = study
+        ds.SeriesInstanceUID = study + ".1"
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{study}.1.{i + 1}"
+        ds.PatientID = "COMPRESSED"
+        ds.save_as(src / name)
+        paths.append(src / name)
+    return paths
+
+
+def test_get_plans_compressed_contexts():
+    contexts = scu.plan_get_contexts(scu.get_storage_classes(), scu._default_compressed())
+    assert len(contexts) + 1 <= 128
+    sc = str(pydicom.uid.SecondaryCaptureImageStorage)
+    assert {ts for uid, tss in contexts if uid == sc for ts in tss} >= \
+        set(scu.GET_COMPRESSED_SYNTAXES) | set(scu.GET_TRANSFER_SYNTAXES)
+    # caller's classes: compressed contexts for as many as fit, every class uncompressed
+    many = scu.get_storage_classes()
+    contexts = scu.plan_get_contexts(many)
+    assert len(contexts) <= 127 and {uid for uid, _ in contexts} == set(many)
+    with pytest.raises(ValueError):
+        scu.plan_get_contexts([f"1.2.3.{i}" for i in range(128)])
+
+
+@pytest.mark.parametrize("use_tls", [False, True], ids=["plain", "tls"])
+def test_get_compressed(tmp_path, pki, use_tls):
+    src = tmp_path / "src"
+    src.mkdir()
+    paths = compressed_study(src)
+    kw = {"tls_config": _tls(pki, "client") if use_tls else None, "timeout": 20}
+    with QRServer(src, tls_config=_tls(pki, "server") if use_tls else None,
+                  timeout=20) as server:
+        out = tmp_path / "got"
+        res = scu.get("127.0.0.1", server.port, out, [
+            "QueryRetrieveLevel=STUDY", "StudyInstanceUID=1.2.826.0.1.3680043.2.1143.77.1"],
+            **kw)
+    assert (res.status, res.completed, res.failed) == (0, len(paths), 0), res.to_dict()
+    for path in paths:
+        source = read_meta(path)
+        got = read_meta(out / f"{source.sop_instance_uid}.dcm")
+        assert got.transfer_syntax_uid == source.transfer_syntax_uid, path.name
+        assert read_dataset(got) == read_dataset(source), path.name  # byte-identical

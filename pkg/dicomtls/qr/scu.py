@@ -6,7 +6,11 @@
 
 ``get`` receives the C-STORE sub-operations on its own association (it proposes the storage
 SOP classes with SCP/SCU Role Selection, SCP role) and writes them with the Storage SCP's
-streaming writer (``storage.scp.StorageHandler``: temporary file, fsync, rename).
+streaming writer (``storage.scp.StorageHandler``: temporary file, fsync, rename). Each storage
+SOP class gets a context with the uncompressed little-endian syntaxes; the common image classes
+(``GET_COMPRESSED_KEYWORDS``, or the first of the caller's classes while the 128 contexts
+last) also get one context per compressed syntax (``GET_COMPRESSED_SYNTAXES``), so compressed
+objects come back as stored (an SCP accepts one syntax per context).
 """
 
 from __future__ import annotations
@@ -47,11 +51,57 @@ GET_STORAGE_KEYWORDS = (
     "LegacyConvertedEnhancedMRImageStorage",
 )
 GET_TRANSFER_SYNTAXES = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
+#: Compressed syntaxes a C-GET also proposes (one context each) for the classes below.
+GET_COMPRESSED_SYNTAXES = (
+    "1.2.840.10008.1.2.4.50",     # JPEG Baseline (Process 1)
+    "1.2.840.10008.1.2.4.51",     # JPEG Extended (Process 2 & 4)
+    "1.2.840.10008.1.2.4.57",     # JPEG Lossless, Non-Hierarchical (Process 14)
+    "1.2.840.10008.1.2.4.70",     # JPEG Lossless, First-Order Prediction (Process 14 SV1)
+    "1.2.840.10008.1.2.4.80",     # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",     # JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.90",     # JPEG 2000 Lossless Only
+    "1.2.840.10008.1.2.4.91",     # JPEG 2000
+    "1.2.840.10008.1.2.5",        # RLE Lossless
+    "1.2.840.10008.1.2.1.99",     # Deflated Explicit VR Little Endian
+)
+#: The default classes that get the compressed contexts: 40 + 8 x 10 + 1 (Q/R) = 121 <= 128.
+GET_COMPRESSED_KEYWORDS = (
+    "CTImageStorage", "MRImageStorage", "ComputedRadiographyImageStorage",
+    "DigitalXRayImageStorageForPresentation",
+    "DigitalMammographyXRayImageStorageForPresentation", "UltrasoundImageStorage",
+    "UltrasoundMultiFrameImageStorage", "SecondaryCaptureImageStorage",
+)
+MAX_CONTEXTS = 128
 
 
 def get_storage_classes() -> tuple[str, ...]:
     import pydicom.uid
     return tuple(str(getattr(pydicom.uid, k)) for k in GET_STORAGE_KEYWORDS
+                 if hasattr(pydicom.uid, k))
+
+
+def plan_get_contexts(classes: Sequence[str], compressed_for: Optional[Sequence[str]] = None,
+                      reserved: int = 1) -> list[tuple[str, list[str]]]:
+    """The storage contexts a C-GET proposes: one uncompressed context per class, then one
+    context per compressed syntax for the classes of ``compressed_for`` (default: all of
+    ``classes`` in order) while the total stays within 128 (``reserved``: the Q/R contexts)."""
+    classes = list(dict.fromkeys(classes))
+    budget = MAX_CONTEXTS - reserved
+    if len(classes) > budget:
+        raise ValueError(f"{len(classes)} storage SOP classes do not fit in {budget} "
+                         "presentation contexts")
+    contexts = [(uid, list(GET_TRANSFER_SYNTAXES)) for uid in classes]
+    for uid in (classes if compressed_for is None else
+                [u for u in dict.fromkeys(compressed_for) if u in classes]):
+        if len(contexts) + len(GET_COMPRESSED_SYNTAXES) > budget:
+            break
+        contexts.extend((uid, [ts]) for ts in GET_COMPRESSED_SYNTAXES)
+    return contexts
+
+
+def _default_compressed() -> tuple[str, ...]:
+    import pydicom.uid
+    return tuple(str(getattr(pydicom.uid, k)) for k in GET_COMPRESSED_KEYWORDS
                  if hasattr(pydicom.uid, k))
 
 
@@ -190,17 +240,21 @@ def move(host: str, port: int, destination: str, identifier, *, model: str = "st
 def get(host: str, port: int, out_dir, identifier, *, model: str = "study",
         storage_classes: Optional[Sequence[str]] = None, **assoc_kw) -> QueryResult:
     """C-GET: the matching instances come back on this association and are written into
-    ``out_dir`` as ``<SOPInstanceUID>.dcm``."""
+    ``out_dir`` as ``<SOPInstanceUID>.dcm``. ``storage_classes``: the SOP classes to accept
+    (default ``get_storage_classes()``); compressed contexts go to the first of them while
+    the 128 presentation contexts last (by default to ``GET_COMPRESSED_KEYWORDS``)."""
     from ..storage.scp import StorageHandler
     identifier = _identifier(identifier)
     sop_class = SOP_CLASS[(model, "get")]
     classes = tuple(storage_classes or get_storage_classes())
+    storage_contexts = plan_get_contexts(
+        classes, None if storage_classes else _default_compressed())
     roles = [SCPSCURoleSelection(uid, False, True) for uid in classes]
     os.makedirs(out_dir, exist_ok=True)
     result = QueryResult()
     writer = StorageHandler(out_dir, on_stored=lambda path, msg: result.stored.append(path))
     counts = ServedAssociation()
-    assoc = _open(host, port, sop_class, [(uid, list(GET_TRANSFER_SYNTAXES)) for uid in classes],
+    assoc = _open(host, port, sop_class, storage_contexts,
                   extra_user_items=roles, stream_datasets=True, **assoc_kw)
     result.session = assoc.session
     writer.calling_ae = assoc.assoc.request_pdu.called_ae_title.strip()
@@ -221,5 +275,5 @@ def get(host: str, port: int, out_dir, identifier, *, model: str = "study",
     return result
 
 
-__all__ = ["GET_STORAGE_KEYWORDS", "QueryResult", "find", "get",
-           "get_storage_classes", "move"]
+__all__ = ["GET_COMPRESSED_KEYWORDS", "GET_COMPRESSED_SYNTAXES", "GET_STORAGE_KEYWORDS",
+           "QueryResult", "find", "get", "get_storage_classes", "move", "plan_get_contexts"]

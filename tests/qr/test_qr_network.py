@@ -194,3 +194,61 @@ def test_get_compressed(tmp_path, pki, use_tls):
         got = read_meta(out / f"{source.sop_instance_uid}.dcm")
         assert got.transfer_syntax_uid == source.transfer_syntax_uid, path.name
         assert read_dataset(got) == read_dataset(source), path.name  # byte-identical
+
+
+class _SlowRecords(list):
+    """Retrieve records whose iteration (one item per sub-operation) takes a while."""
+
+    def __iter__(self):
+        for rec in super().__iter__():
+            yield rec
+            time.sleep(0.05)
+
+
+class _SlowRetrieveIndex(StorageIndex):
+    def retrieve(self, identifier, model="study"):
+        return _SlowRecords(super().retrieve(identifier, model))
+
+
+def _one_study(src, n=20, study="1.2.3.99"):
+    """``n`` copies of CT_small in one study (new SOP Instance UIDs)."""
+    for i in range(n):
+        ds = pydicom.dcmread(FILES[0])
+        ds.StudyInstanceUID = study
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{study}.1.{i + 1}"
+        ds.save_as(src / f"{i}.dcm")
+    return ["QueryRetrieveLevel=STUDY", f"StudyInstanceUID={study}"]
+
+
+@pytest.mark.parametrize("service", ["move", "get"])
+def test_cancel_between_suboperations(tmp_path, service):
+    src, dst, got = tmp_path / "src", tmp_path / "dst", tmp_path / "got"
+    src.mkdir()
+    dst.mkdir()
+    keys = _one_study(src)
+    with QRServer(dst, timeout=20) as dest, \
+            QRServer(src, index=_SlowRetrieveIndex(src), timeout=20,
+                     ae_table={"DEST": ("127.0.0.1", dest.port)}) as server:
+        if service == "move":
+            res = scu.move("127.0.0.1", server.port, "DEST", keys, cancel_after=1, timeout=20)
+            received = os.listdir(dst)
+        else:
+            res = scu.get("127.0.0.1", server.port, got, keys, cancel_after=1, timeout=20)
+            received = os.listdir(got)
+        assert res.status == 0xFE00, res.to_dict()
+        assert 1 <= res.completed < 20 and res.failed == 0, res.to_dict()
+        assert len(received) == res.completed
+        # the not-done instances are listed as failed (PS3.4 C.4.2.1.4: Failed SOP Instance
+        # UID List with a Cancel status)
+        assert len(res.failed_uids) == 20 - res.completed
+        if service == "get":
+            assert len(res.stored) == res.completed
+        # the server goes on after the cancel
+        assert scu.find("127.0.0.1", server.port, ["QueryRetrieveLevel=STUDY"],
+                        timeout=20).status == 0
+        server.close()
+    assert all(r.outcome == "released" for r in server.results)
+    ops = [op for r in server.results for op in r.operations if op["service"] == service]
+    assert ops == [{"service": service, "status": 0xFE00, "completed": res.completed,
+                    "failed": 0, "warning": 0, **({"destination": "DEST"}
+                                                   if service == "move" else {})}]

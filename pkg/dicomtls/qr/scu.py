@@ -161,8 +161,11 @@ def _update(result: QueryResult, msg) -> None:
 
 
 def _run(assoc, context_id, rq, ts, identifier, result, *, on_store=None,
-         max_results: Optional[int] = None, on_match: Optional[Callable] = None):
-    """Send ``rq`` and read until its final response."""
+         max_results: Optional[int] = None, on_match: Optional[Callable] = None,
+         cancel_after: Optional[int] = None):
+    """Send ``rq`` and read until its final response; C-CANCEL once ``max_results`` matches
+    or ``cancel_after`` Pending responses arrived."""
+    pending = 0
     assoc.send_message(context_id, rq, encode_identifier(identifier, ts))
     cancelled = False
     while True:
@@ -185,7 +188,10 @@ def _run(assoc, context_id, rq, ts, identifier, result, *, on_store=None,
                 result.matches.append(ds)
                 if on_match is not None:
                     on_match(ds)
-            if max_results is not None and not cancelled and len(result.matches) >= max_results:
+            pending += 1
+            if not cancelled and (
+                    (max_results is not None and len(result.matches) >= max_results) or
+                    (cancel_after is not None and pending >= cancel_after)):
                 assoc.send_message(context_id, C_CANCEL_RQ(
                     message_id_being_responded_to=rq.message_id))
                 cancelled = True
@@ -223,8 +229,10 @@ def find(host: str, port: int, identifier, *, model: str = "study",
 
 
 def move(host: str, port: int, destination: str, identifier, *, model: str = "study",
-         **assoc_kw) -> QueryResult:
-    """C-MOVE to the AE title ``destination`` (which the SCP must know)."""
+         cancel_after: Optional[int] = None, **assoc_kw) -> QueryResult:
+    """C-MOVE to the AE title ``destination`` (which the SCP must know). ``cancel_after``:
+    send a C-CANCEL once that many Pending responses arrived (the SCP then stops between
+    sub-operations and ends with 0xFE00)."""
     identifier = _identifier(identifier)
     sop_class = SOP_CLASS[(model, "move")]
     assoc = _open(host, port, sop_class, **assoc_kw)
@@ -233,16 +241,19 @@ def move(host: str, port: int, destination: str, identifier, *, model: str = "st
         ctx = assoc.context_for(sop_class)
         rq = C_MOVE_RQ(message_id=assoc.next_message_id(), affected_sop_class_uid=sop_class,
                        move_destination=destination)
-        _run(assoc, ctx, rq, assoc.contexts[ctx].transfer_syntax, identifier, result)
+        _run(assoc, ctx, rq, assoc.contexts[ctx].transfer_syntax, identifier, result,
+             cancel_after=cancel_after)
     return result
 
 
 def get(host: str, port: int, out_dir, identifier, *, model: str = "study",
-        storage_classes: Optional[Sequence[str]] = None, **assoc_kw) -> QueryResult:
+        storage_classes: Optional[Sequence[str]] = None, cancel_after: Optional[int] = None,
+        **assoc_kw) -> QueryResult:
     """C-GET: the matching instances come back on this association and are written into
     ``out_dir`` as ``<SOPInstanceUID>.dcm``. ``storage_classes``: the SOP classes to accept
     (default ``get_storage_classes()``); compressed contexts go to the first of them while
-    the 128 presentation contexts last (by default to ``GET_COMPRESSED_KEYWORDS``)."""
+    the 128 presentation contexts last (by default to ``GET_COMPRESSED_KEYWORDS``).
+    ``cancel_after``: as for ``move``."""
     from ..storage.scp import StorageHandler
     identifier = _identifier(identifier)
     sop_class = SOP_CLASS[(model, "get")]
@@ -269,7 +280,7 @@ def get(host: str, port: int, out_dir, identifier, *, model: str = "study",
             ctx = assoc.context_for(sop_class)
             rq = C_GET_RQ(message_id=assoc.next_message_id(), affected_sop_class_uid=sop_class)
             _run(assoc, ctx, rq, assoc.contexts[ctx].transfer_syntax, identifier, result,
-                 on_store=on_store)
+                 on_store=on_store, cancel_after=cancel_after)
     finally:
         writer.close(counts)
     return result

@@ -25,7 +25,7 @@ from .tls.connection import (NEED_DATA, ApplicationData, CloseNotify, Connection
 from .tls.engines import new_connection, select_engine
 from .io.tls_socket import TLSSocket, accept, connect, listen
 from ._binding import Features, features
-from . import dimse, ul
+from . import dimse, nservices, ul
 from .io.association_runner import (ClientAssociation, ServedAssociation, VerificationServer,
                                     associate, serve_association, serve_echo_once)
 from .net import DicomAssociate, LDicomNet
@@ -45,6 +45,6 @@ __all__ = [
     "TLSConfig", "TLSConnection", "TLSError", "TLSSocket", "TLSVersion",
     "UnknownCipherSuiteError", "UnknownProfileError", "VerificationServer", "VerifyContext",
     "accept", "associate", "connect", "dimse", "features", "get_profile", "listen",
-    "lookup_suite", "new_connection", "select_engine", "serve_association", "serve_echo_once",
-    "ul",
+    "lookup_suite", "new_connection", "nservices", "select_engine", "serve_association",
+    "serve_echo_once", "ul",
 ]

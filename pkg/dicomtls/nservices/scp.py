@@ -29,10 +29,9 @@ from ..dimse.messages import (N_ACTION_RQ, N_ACTION_RSP, N_CREATE_RQ, N_CREATE_R
                               N_DELETE_RSP, N_EVENT_REPORT_RQ, N_EVENT_REPORT_RSP, N_GET_RQ,
                               N_GET_RSP, N_SET_RQ, N_SET_RSP)
 from ..io.association_runner import ServedAssociation, VerificationServer, serve_association
-from ..storage.scp import accept_contexts
 from ..ul.association import MessageReceived
 from ..ul.negotiation import (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
-                              VERIFICATION_SOP_CLASS)
+                              VERIFICATION_SOP_CLASS, accept_in_proposer_order)
 from .scu import EXPLICIT_VR_BIG_ENDIAN
 
 log = logging.getLogger(__name__)
@@ -98,7 +97,7 @@ class NServiceHandler:
     # -- serve_association hooks --
     def accept_contexts(self, rq):
         self.calling_ae = rq.calling_ae_title.strip()
-        return accept_contexts(rq.presentation_contexts, self.supported)
+        return accept_in_proposer_order(rq.presentation_contexts, self.supported)
 
     def handle(self, assoc, event, result: ServedAssociation) -> bool:
         if not isinstance(event, MessageReceived):

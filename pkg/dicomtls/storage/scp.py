@@ -29,10 +29,8 @@ from typing import Optional, Sequence
 from ..dimse.messages import C_STORE_RQ, C_STORE_RSP
 from ..io.association_runner import ServedAssociation, VerificationServer, serve_association
 from ..ul.association import Aborted, DatasetComplete, DatasetFragment, DatasetStarted
-from ..ul.items import ACCEPTANCE, ABSTRACT_SYNTAX_NOT_SUPPORTED, \
-    TRANSFER_SYNTAXES_NOT_SUPPORTED, PresentationContextAC
 from ..ul.negotiation import (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
-                              VERIFICATION_SOP_CLASS)
+                              VERIFICATION_SOP_CLASS, accept_in_proposer_order)
 from .part10 import file_meta_bytes
 
 log = logging.getLogger(__name__)
@@ -93,18 +91,8 @@ def safe_filename(sop_instance_uid: str) -> str:
 
 
 def accept_contexts(proposed, supported=SUPPORTED) -> tuple:
-    """Answer each proposed context, accepting the proposer's first transfer syntax we support
-    (so a sender's stored syntax is kept whenever it proposes it first)."""
-    out = []
-    for c in proposed:
-        ours = supported.get(c.abstract_syntax)
-        if ours is None:
-            out.append(PresentationContextAC(c.context_id, ABSTRACT_SYNTAX_NOT_SUPPORTED, None))
-            continue
-        choice = next((ts for ts in c.transfer_syntaxes if ts in ours), None)
-        out.append(PresentationContextAC(c.context_id, TRANSFER_SYNTAXES_NOT_SUPPORTED, None)
-                   if choice is None else PresentationContextAC(c.context_id, ACCEPTANCE, choice))
-    return tuple(out)
+    """The storage SCP's answer: the proposer's first supported syntax, for every storage class."""
+    return accept_in_proposer_order(proposed, supported)
 
 
 class _Incoming:

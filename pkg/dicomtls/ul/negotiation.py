@@ -201,11 +201,27 @@ def negotiated(rq: AAssociateRQ, ac_contexts: Sequence[PresentationContextAC]
         c.transfer_syntaxes) for c in rq.presentation_contexts if c.context_id in by_id}
 
 
+def accept_in_proposer_order(proposed, supported: Mapping[str, Iterable[str]]) -> tuple:
+    """Answer each proposed context with the proposer's first transfer syntax we support (unlike
+    ``negotiate_contexts``, which prefers ours): a storage SCP then keeps the syntax a sender
+    stored its objects in whenever the sender proposes it first."""
+    out = []
+    for c in proposed:
+        ours = supported.get(c.abstract_syntax)
+        if ours is None:
+            out.append(PresentationContextAC(c.context_id, ABSTRACT_SYNTAX_NOT_SUPPORTED, None))
+            continue
+        choice = next((ts for ts in c.transfer_syntaxes if ts in ours), None)
+        out.append(PresentationContextAC(c.context_id, TRANSFER_SYNTAXES_NOT_SUPPORTED, None)
+                   if choice is None else PresentationContextAC(c.context_id, ACCEPTANCE, choice))
+    return tuple(out)
+
+
 __all__ = [
     "DEFAULT_MAX_PDU_LENGTH", "DEFAULT_TRANSFER_SYNTAXES", "EXPLICIT_VR_LITTLE_ENDIAN",
     "IMPLEMENTATION_CLASS_UID", "IMPLEMENTATION_VERSION_NAME", "IMPLICIT_VR_LITTLE_ENDIAN",
     "NegotiatedContext", "RJ_APPLICATION_CONTEXT_NOT_SUPPORTED", "RJ_CALLED_AE_NOT_RECOGNIZED",
     "RJ_CALLING_AE_NOT_RECOGNIZED", "RJ_NO_REASON", "VERIFICATION_SOP_CLASS",
-    "accepted_contexts", "build_accept", "build_request", "check_request", "negotiate_contexts",
+    "accept_in_proposer_order", "accepted_contexts", "build_accept", "build_request", "check_request", "negotiate_contexts",
     "negotiated", "peer_max_length", "propose_contexts", "user_information",
 ]

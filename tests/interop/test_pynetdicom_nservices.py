@@ -8,58 +8,28 @@
 
 from __future__ import annotations
 
-import ssl
 import threading
 import time
 
 import pytest
 
-from conftest import REQUIRE_PEERS
 from dicomtls.io.association_runner import associate
 from dicomtls.nservices import NServiceClient, NServiceServer, decode_dataset, encode_dataset
 from dicomtls.nservices.scp import NO_SUCH_SOP_INSTANCE, UNRECOGNIZED_OPERATION
-from dicomtls.tls.config import TLSConfig
 
-try:
-    from pydicom.dataset import Dataset
-    from pynetdicom import AE, evt
-    from pynetdicom.sop_class import ModalityPerformedProcedureStep, StorageCommitmentPushModel
-except ImportError:  # a peer like any other: skipped on a developer machine, required in CI
-    if REQUIRE_PEERS:
-        raise
-    pytest.skip("pynetdicom is not installed", allow_module_level=True)
+from pynetdicom_peer import (TIMEOUT, PynetdicomServer, evt, make_ae,  # noqa: E402
+                             our_config, py_context)
+from pydicom.dataset import Dataset  # noqa: E402
+from pynetdicom.sop_class import (ModalityPerformedProcedureStep,  # noqa: E402
+                                  StorageCommitmentPushModel)
 
 pytestmark = pytest.mark.interop
 
-TIMEOUT = 10
 MPPS = "1.2.840.10008.3.1.2.3.3"
 COMMITMENT = "1.2.840.10008.1.20.1"
 COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"
 FILM_SESSION = "1.2.840.10008.5.1.1.1"  # pynetdicom allows N-DELETE on print, not on MPPS
 MODES = ["plain", "tls"]
-
-
-def _ae(ae_title: str) -> AE:
-    ae = AE(ae_title=ae_title)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT
-    return ae
-
-
-def _py_context(pki, side: str) -> ssl.SSLContext:
-    server = side == "server"
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_verify_locations(cafile=str(pki.ca_cert))
-    ctx.load_cert_chain(str(pki.server_cert if server else pki.client_cert),
-                        str(pki.server_key if server else pki.client_key))
-    return ctx
-
-
-def _our_config(pki, side: str) -> TLSConfig:
-    server = side == "server"
-    return TLSConfig.from_profile(certificate=str(pki.server_cert if server else pki.client_cert),
-                                  private_key=str(pki.server_key if server else pki.client_key),
-                                  ca_file=str(pki.ca_cert))
 
 
 def _results(server, n=1):
@@ -121,12 +91,12 @@ def test_pynetdicom_scu_vs_our_nservice_scp(pki, mode):
 
     mpps = _MPPS()
     with NServiceServer({MPPS: mpps, COMMITMENT: _Commitment()}, ae_title="OURSCP",
-                        tls_config=_our_config(pki, "server") if tls else None,
+                        tls_config=our_config(pki, "server") if tls else None,
                         timeout=TIMEOUT) as server:
-        ae = _ae("PYSCU")
+        ae = make_ae("PYSCU")
         ae.add_requested_context(ModalityPerformedProcedureStep)
         ae.add_requested_context(StorageCommitmentPushModel)
-        tls_args = (_py_context(pki, "client"), "127.0.0.1") if tls else None
+        tls_args = (py_context(pki, "client"), "127.0.0.1") if tls else None
         try:
             assoc = ae.associate("127.0.0.1", server.port, ae_title="OURSCP", tls_args=tls_args,
                                  evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)])
@@ -183,9 +153,9 @@ def test_pynetdicom_scu_vs_our_nservice_scp(pki, mode):
 
 
 # ---- our SCU -> pynetdicom SCP ------------------------------------------------------------------
-class _PynetdicomNSCP:
+class _PynetdicomNSCP(PynetdicomServer):
     def __init__(self, ssl_context=None):
-        self.ae = _ae("PYNETDICOM")
+        self.ae = make_ae("PYNETDICOM")
         self.ae.add_supported_context(ModalityPerformedProcedureStep)
         self.ae.add_supported_context(StorageCommitmentPushModel)
         self.ae.add_supported_context(FILM_SESSION)
@@ -229,32 +199,19 @@ class _PynetdicomNSCP:
         uid = event.request.RequestedSOPInstanceUID
         return 0x0000 if self.instances.pop(uid, None) is not None else 0x0112
 
-    def __enter__(self):
-        self.server = self.ae.start_server(
-            ("127.0.0.1", 0), block=False, ssl_context=self.ssl_context,
-            evt_handlers=[(evt.EVT_N_CREATE, self._create), (evt.EVT_N_SET, self._set),
+    def handlers(self) -> list:
+        return [(evt.EVT_N_CREATE, self._create), (evt.EVT_N_SET, self._set),
                           (evt.EVT_N_GET, self._get), (evt.EVT_N_ACTION, self._action),
-                          (evt.EVT_N_DELETE, self._delete)])
-        return self
-
-    @property
-    def port(self) -> int:
-        return self.server.server_address[1]
-
-    def __exit__(self, *exc):
-        try:
-            self.server.shutdown()
-        finally:
-            self.ae.shutdown()
+                          (evt.EVT_N_DELETE, self._delete)]
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_our_nservice_scu_vs_pynetdicom_scp(pki, mode):
     tls = mode == "tls"
-    with _PynetdicomNSCP(_py_context(pki, "server") if tls else None) as scp:
+    with _PynetdicomNSCP(py_context(pki, "server") if tls else None) as scp:
         with associate("127.0.0.1", scp.port, called_ae="PYNETDICOM", calling_ae="OURSCU",
                        contexts=(MPPS, COMMITMENT, FILM_SESSION), timeout=TIMEOUT,
-                       tls_config=_our_config(pki, "client") if tls else None) as assoc:
+                       tls_config=our_config(pki, "client") if tls else None) as assoc:
             assert (assoc.session is not None) == tls
             client = NServiceClient(assoc)
             ts = client.transfer_syntax(MPPS)

@@ -22,20 +22,12 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from conftest import REQUIRE_PEERS
 from dicomtls.storage.part10 import CONVERTIBLE, convert_dataset, read_dataset, read_meta
 from dicomtls.storage.scp import StorageServer, safe_filename
 from dicomtls.storage.scu import store
 
-try:
-    from pynetdicom import AE, evt
-except ImportError:  # a peer like any other: skipped on a developer machine, required in CI
-    if REQUIRE_PEERS:
-        raise
-    pytest.skip("pynetdicom is not installed", allow_module_level=True)
-
-from test_pynetdicom_echo import (TIMEOUT, _ae, _assert_same_session, _our_config,  # noqa: E402
-                                  _py_context, _tls_seen_by_pynetdicom)
+from pynetdicom_peer import (TIMEOUT, PynetdicomServer, assert_same_session, evt,  # noqa: E402
+                             make_ae, our_config, py_context, tls_seen_by_pynetdicom)
 
 pytestmark = pytest.mark.interop
 
@@ -58,14 +50,14 @@ def test_the_file_set_covers_compressed_and_uncompressed_syntaxes():
 
 
 # ---- a pynetdicom Storage SCP ------------------------------------------------------------------
-class _PynetdicomStoreSCP:
+class _PynetdicomStoreSCP(PynetdicomServer):
     """pynetdicom Storage SCP on 127.0.0.1 (ephemeral port) keeping every received data set raw.
 
     ``supported``: {SOP class: [transfer syntaxes]}; by default each file's SOP class with its
     stored syntax and both uncompressed little-endian ones."""
 
     def __init__(self, supported: dict, ssl_context=None):
-        self.ae = _ae("PYNETDICOM")
+        self.ae = make_ae("PYNETDICOM")
         for sop_class, syntaxes in supported.items():
             self.ae.add_supported_context(sop_class, list(syntaxes))
         self.received: list[dict] = []
@@ -82,24 +74,11 @@ class _PynetdicomStoreSCP:
                 "sop_instance": event.request.AffectedSOPInstanceUID,
                 "transfer_syntax": event.context.transfer_syntax,
                 "calling_ae": event.assoc.requestor.ae_title,
-                "data": data, **_tls_seen_by_pynetdicom(event.assoc)})
+                "data": data, **tls_seen_by_pynetdicom(event.assoc)})
         return 0x0000
 
-    def __enter__(self):
-        self.server = self.ae.start_server(("127.0.0.1", 0), block=False,
-                                           ssl_context=self.ssl_context,
-                                           evt_handlers=[(evt.EVT_C_STORE, self._on_store)])
-        return self
-
-    @property
-    def port(self) -> int:
-        return self.server.server_address[1]
-
-    def __exit__(self, *exc):
-        try:
-            self.server.shutdown()
-        finally:
-            self.ae.shutdown()
+    def handlers(self) -> list:
+        return [(evt.EVT_C_STORE, self._on_store)]
 
 
 def _supported_for(metas) -> dict:
@@ -149,15 +128,15 @@ def test_our_store_to_pynetdicom_tls(tmp_path, pki, version):
     src = _copy_files(tmp_path)
     metas = _metas()
     with _PynetdicomStoreSCP(_supported_for(metas),
-                             _py_context(pki, "server", version)) as scp:
-        summary = store("127.0.0.1", scp.port, [src], tls_config=_our_config(pki, "client"),
+                             py_context(pki, "server", version)) as scp:
+        summary = store("127.0.0.1", scp.port, [src], tls_config=our_config(pki, "client"),
                         called_ae="PYNETDICOM", calling_ae="OURSCU", timeout=TIMEOUT)
     assert (summary.sent, summary.failed) == (len(FILES), 0), summary.to_dict()
     _check_received_as_stored(scp, metas)
     # One association: every C-STORE saw the same TLS session, the one our SessionInfo names.
     seen = {(r["version"], r["cipher"]) for r in scp.received}
     assert len(seen) == 1
-    _assert_same_session(summary.session, scp.received[0], version, our_name="dicomtls client")
+    assert_same_session(summary.session, scp.received[0], version, our_name="dicomtls client")
 
 
 @pytest.mark.parametrize("accepted", [EXPLICIT_LE, IMPLICIT_LE])
@@ -217,14 +196,14 @@ def _pynetdicom_store(port, names, *, ssl_context=None):
     """pynetdicom associates proposing each file's class with its stored syntax, sends every
     file (by path, as pynetdicom users do), releases: (statuses, TLS seen)."""
     metas = _metas(names)
-    ae = _ae("PYSCU")
+    ae = make_ae("PYSCU")
     _request_stored_syntaxes(ae, metas)
     tls_args = (ssl_context, "127.0.0.1") if ssl_context is not None else None
     try:
         assoc = ae.associate("127.0.0.1", port, ae_title="OURSCP", tls_args=tls_args)
         assert assoc.is_established
         try:
-            seen = _tls_seen_by_pynetdicom(assoc)
+            seen = tls_seen_by_pynetdicom(assoc)
             statuses = [assoc.send_c_store(pydicom.dcmread(get_testdata_file(n)))
                         for n in names]
             assoc.release()
@@ -280,15 +259,15 @@ def test_pynetdicom_store_to_our_scp_plain(tmp_path):
 def test_pynetdicom_store_to_our_scp_tls(tmp_path, pki, version):
     out = tmp_path / "out"
     out.mkdir()
-    with StorageServer(out, tls_config=_our_config(pki, "server"), ae_title="OURSCP",
+    with StorageServer(out, tls_config=our_config(pki, "server"), ae_title="OURSCP",
                        timeout=TIMEOUT) as server:
         statuses, seen = _pynetdicom_store(server.port, FILES,
-                                           ssl_context=_py_context(pki, "client", version))
+                                           ssl_context=py_context(pki, "client", version))
         server.close()
     assert [s.Status for s in statuses] == [0x0000] * len(FILES)
     (result,) = server.results
     assert (result.outcome, result.stored, result.failed) == ("released", len(FILES), 0)
-    _assert_same_session(result.session, seen, version, our_name="localhost")
+    assert_same_session(result.session, seen, version, our_name="localhost")
     _check_stored_decoded(out, FILES)
 
 
@@ -299,7 +278,7 @@ def test_pynetdicom_store_by_path_to_our_scp_keeps_bytes(tmp_path):
     out.mkdir()
     names = ["JPEG2000.dcm", "rtplan.dcm", "CT_small.dcm"]
     metas = _metas(names)
-    ae = _ae("PYSCU")
+    ae = make_ae("PYSCU")
     _request_stored_syntaxes(ae, metas)
     with StorageServer(out, ae_title="OURSCP", timeout=TIMEOUT) as server:
         try:

@@ -216,3 +216,35 @@ def test_cli_echo_vs_our_scp(capsys):
         assert "status 0x0000 (Success)" in capsys.readouterr().out
         assert main(["echo", "127.0.0.1", str(server.port), "--aec", "NOPE"]) == 1
         assert "AssociationRejected" in capsys.readouterr().err
+
+
+def storescp_and_our_cli(netns, tmp_path, storescp_args, our_command, **env_extra):
+    """storescp -d +B (bit preserving) and one of our CLI commands (``PORT`` stands for storescp's
+    port; ``env_extra`` become shell variables) in one private network namespace, because
+    storescp cannot bind to loopback only. Returns (completed process, storescp log, out dir)."""
+    out = tmp_path / "scp-out"
+    out.mkdir(exist_ok=True)
+    scp_log = tmp_path / "storescp.log"
+    port = 11112  # the namespace is ours alone
+    script = textwrap.dedent(f"""\
+        ip link set lo up
+        {STORESCP} -d +B +xa -od "$OUT" {storescp_args} {port} > "$SCPLOG" 2>&1 &
+        scp=$!
+        needle=$(printf ':%04X 00000000:0000 0A' {port})
+        i=0
+        while ! grep -q "$needle" /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
+            i=$((i+1)); [ $i -gt 100 ] && {{ echo "storescp did not start" >&2; kill $scp; exit 99; }}
+            sleep 0.05
+        done
+        "$PY" -m dicomtls.cli.main {our_command.replace("PORT", str(port))}
+        rc=$?
+        kill $scp
+        wait $scp 2>/dev/null
+        exit $rc
+        """)
+    env = dict(os.environ, SCPLOG=str(scp_log), PY=sys.executable, OUT=str(out),
+               **{k: str(v) for k, v in env_extra.items()})
+    proc = subprocess.run([*netns, "sh", "-c", script], capture_output=True, text=True,
+                          timeout=120, env=env)
+    log = scp_log.read_text() if scp_log.exists() else ""
+    return proc, log, out

@@ -23,7 +23,6 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
 from contextlib import contextmanager
 
@@ -34,7 +33,8 @@ from pydicom.data import get_testdata_file
 from dicomtls.storage.part10 import read_dataset, read_meta
 from dicomtls.storage.scp import safe_filename
 from dicomtls.tls.suites import lookup
-from test_dcmtk_echo import STORESCP, dcmtk, netns  # noqa: F401  (netns is a fixture)
+from test_dcmtk_echo import (STORESCP, dcmtk, netns,  # noqa: F401  (netns is a fixture)
+                             storescp_and_our_cli as _storescp_and_our_cli)
 
 pytestmark = pytest.mark.interop
 
@@ -281,35 +281,6 @@ def test_our_aes_profile_refuses_to_start_without_a_3des_engine(pki, tmp_path):
 
 # ---- our echo/store -> DCMTK storescp ------------------------------------------------------------
 OUR_STORE_FILES = ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "rtplan.dcm"]
-
-
-def _storescp_and_our_cli(netns, tmp_path, storescp_args, our_command):
-    """storescp -d +B (bit preserving) and one of our CLI commands in one private namespace."""
-    out = tmp_path / "scp-out"
-    out.mkdir(exist_ok=True)
-    scp_log = tmp_path / "storescp.log"
-    port = 11112  # the namespace is ours alone
-    script = textwrap.dedent(f"""\
-        ip link set lo up
-        {STORESCP} -d +B +xa -od "$OUT" {storescp_args} {port} > "$SCPLOG" 2>&1 &
-        scp=$!
-        needle=$(printf ':%04X 00000000:0000 0A' {port})
-        i=0
-        while ! grep -q "$needle" /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
-            i=$((i+1)); [ $i -gt 100 ] && {{ echo "storescp did not start" >&2; kill $scp; exit 99; }}
-            sleep 0.05
-        done
-        "$PY" -m dicomtls.cli.main {our_command.replace("PORT", str(port))}
-        rc=$?
-        kill $scp
-        wait $scp 2>/dev/null
-        exit $rc
-        """)
-    env = dict(os.environ, SCPLOG=str(scp_log), PY=sys.executable, OUT=str(out))
-    proc = subprocess.run([*netns, "sh", "-c", script], capture_output=True, text=True,
-                          timeout=120, env=env)
-    log = scp_log.read_text() if scp_log.exists() else ""
-    return proc, log, out
 
 
 def _our_tls(pki, *extra):

@@ -15,8 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import textwrap
 
 import pydicom
 import pytest
@@ -25,7 +23,8 @@ from pydicom.data import get_testdata_file
 from dicomtls.storage.part10 import read_dataset, read_meta
 from dicomtls.storage.scp import StorageServer, safe_filename
 from dicomtls.tls.config import TLSConfig
-from test_dcmtk_echo import STORESCP, dcmtk, netns  # noqa: F401  (netns is a fixture)
+from test_dcmtk_echo import (STORESCP, dcmtk, netns,  # noqa: F401  (netns is a fixture)
+                             storescp_and_our_cli)
 
 pytestmark = pytest.mark.interop
 
@@ -90,31 +89,10 @@ def _run_storescp_and_our_store(netns, tmp_path, storescp_args, client_args, fil
     src.mkdir()
     for name in files:
         shutil.copy(get_testdata_file(name), src / name)
-    out = tmp_path / "scp-out"
-    out.mkdir()
-    scp_log = tmp_path / "storescp.log"
-    port = 11112  # the namespace is ours alone
-    script = textwrap.dedent(f"""\
-        ip link set lo up
-        {STORESCP} -d +B +xa -od "$OUT" {storescp_args} {port} > "$SCPLOG" 2>&1 &
-        scp=$!
-        needle=$(printf ':%04X 00000000:0000 0A' {port})
-        i=0
-        while ! grep -q "$needle" /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
-            i=$((i+1)); [ $i -gt 100 ] && {{ echo "storescp did not start" >&2; kill $scp; exit 99; }}
-            sleep 0.05
-        done
-        "$PY" -m dicomtls.cli.main store 127.0.0.1 {port} "$SRC" --aec STORESCP --aet OURSCU \
-            --json --quiet --timeout 30 {client_args}
-        rc=$?
-        kill $scp
-        wait $scp 2>/dev/null
-        exit $rc
-        """)
-    env = dict(os.environ, SCPLOG=str(scp_log), PY=sys.executable, OUT=str(out), SRC=str(src))
-    proc = subprocess.run([*netns, "sh", "-c", script], capture_output=True, text=True,
-                          timeout=120, env=env)
-    log = scp_log.read_text() if scp_log.exists() else ""
+    proc, log, out = storescp_and_our_cli(
+        netns, tmp_path, storescp_args,
+        'store 127.0.0.1 PORT "$SRC" --aec STORESCP --aet OURSCU --json --quiet --timeout 30 '
+        + client_args, SRC=src)
     assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}\n{log}"
     record = json.loads(proc.stdout.strip().splitlines()[-1])
     assert (record["sent"], record["failed"]) == (len(files), 0), record

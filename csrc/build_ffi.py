@@ -11,7 +11,10 @@ import sys
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-C_FILES = ("dt_conn.c", "dt_keys.c")
+# Compiled as one unit, in this order (dt_hscrypto.c builds record states from dt_record.c).
+C_FILES = ("dt_conn.c", "dt_keys.c", "dt_record.c", "dt_hscrypto.c")
+# Declarations of the own-engine C helpers, one file per C source, appended to CDEF.
+CDEF_FILES = ("cdef_record.h", "cdef_hscrypto.h")
 
 
 def _check_headers():
@@ -270,6 +273,10 @@ if _SANITIZE:
     _EXTRA_COMPILE += [f"-fsanitize={_SANITIZE}", "-fno-omit-frame-pointer", "-g", "-O1"]
     _EXTRA_LINK += [f"-fsanitize={_SANITIZE}"]
 
+for _name in CDEF_FILES:
+    with open(os.path.join(HERE, _name)) as _f:
+        CDEF += _f.read()
+
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 if "egg_info" not in sys.argv and "dist_info" not in sys.argv:
@@ -279,12 +286,26 @@ ffibuilder.set_source(
     PREAMBLE,
     libraries=["ssl", "crypto"],
     include_dirs=[HERE],
-    depends=[os.path.join(HERE, name) for name in C_FILES],
+    depends=[os.path.join(HERE, name) for name in C_FILES + CDEF_FILES],
     extra_compile_args=_EXTRA_COMPILE,
     extra_link_args=_EXTRA_LINK,
 )
 
 if __name__ == "__main__":
-    # Development build in place: python csrc/build_ffi.py  -> pkg/dicomtls/_dicomtls_c*.so
-    os.chdir(os.path.join(HERE, "..", "pkg"))
-    ffibuilder.compile(verbose=False)
+    # Development build: python csrc/build_ffi.py -> pkg/dicomtls/_dicomtls_c*.so. Built in a
+    # scratch directory and moved into place with one rename, so processes that have the old
+    # module mapped keep running (an in-place overwrite would crash them with SIGBUS).
+    import glob
+    import shutil
+    import tempfile
+    target = os.path.join(HERE, "..", "pkg", "dicomtls")
+    with tempfile.TemporaryDirectory(prefix="dicomtls-build-") as tmp:
+        ffibuilder.compile(tmpdir=tmp, verbose=False)
+        for built in glob.glob(os.path.join(tmp, "dicomtls", "_dicomtls_c*.so")):
+            staged = os.path.join(target, "." + os.path.basename(built) + ".new")
+            shutil.copy2(built, staged)
+            os.replace(staged, os.path.join(target, os.path.basename(built)))
+            # A module left by `pip install -e` under another suffix would shadow or be shadowed.
+            for other in glob.glob(os.path.join(target, "_dicomtls_c*.so")):
+                if os.path.basename(other) != os.path.basename(built):
+                    os.remove(other)

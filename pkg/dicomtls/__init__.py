@@ -14,7 +14,8 @@ from .errors import (AssociationAborted, AssociationError, AssociationRejected, 
                      ConnectionClosedError, CryptoLibraryError, DicomTLSError, DIMSEError,
                      DIMSEStatusError, EngineUnavailableError, KeyLoadError, KeyMismatchError,
                      KeyPasswordError, LocalProtocolError, PDUError, PeerCertificateRequiredError,
-                     RemoteProtocolError, TLSAlertReceived, TLSError, UnknownCipherSuiteError,
+                     RemoteProtocolError, TLSAlertReceived, TLSDecodeError, TLSError,
+                     TLSProtocolViolation, UnknownCipherSuiteError,
                      UnknownProfileError)
 from .tls.versions import TLSVersion
 from .tls.suites import ALL_SUITES, CipherSuite, lookup as lookup_suite
@@ -41,7 +42,7 @@ __all__ = [
     "EngineUnavailableError", "Features", "HandshakeComplete", "KeyLoadError",
     "KeyMismatchError", "KeyPasswordError", "LDicomNet", "LegacyCryptoWarning",
     "LocalProtocolError", "NEED_DATA", "PDUError", "PROFILES", "PeerCertificateRequiredError",
-    "Profile", "RemoteProtocolError", "ServedAssociation", "SessionInfo", "TLSAlertReceived",
+    "Profile", "RemoteProtocolError", "ServedAssociation", "SessionInfo", "TLSAlertReceived", "TLSDecodeError", "TLSProtocolViolation",
     "TLSConfig", "TLSConnection", "TLSError", "TLSSocket", "TLSVersion",
     "UnknownCipherSuiteError", "UnknownProfileError", "VerificationServer", "VerifyContext",
     "accept", "associate", "connect", "dimse", "features", "get_profile", "listen",

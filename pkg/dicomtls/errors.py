@@ -172,6 +172,23 @@ class TLSAlertReceived(TLSError):
     """The peer sent a fatal alert."""
 
 
+class TLSProtocolViolation(TLSError):
+    """The peer broke the TLS protocol (dicomtls' own engine). ``alert`` is the description the
+    engine answers with; once sent it is also in ``alert_sent``."""
+
+    def __init__(self, message: str, *, alert: int = 10, **kw):
+        kw.setdefault("alert_sent", alert)
+        super().__init__(message, **kw)
+        self.alert = alert
+
+
+class TLSDecodeError(TLSProtocolViolation):
+    """A TLS message or extension could not be parsed (decode_error, or illegal_parameter)."""
+
+    def __init__(self, message: str, *, alert: int = 50, **kw):
+        super().__init__(message, alert=alert, **kw)
+
+
 class CertificateVerifyError(TLSError):
     """The peer's certificate chain failed verification (ours or the verify callback's)."""
 

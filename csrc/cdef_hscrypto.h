@@ -1,0 +1,2 @@
+
+/* ---- cdef_hscrypto.h ---- */

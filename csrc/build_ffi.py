@@ -220,6 +220,10 @@ EVP_PKEY *dt_keygen(OSSL_LIB_CTX *, const char *, int, const char *);
 X509 *dt_issue_certificate(OSSL_LIB_CTX *, EVP_PKEY *, const char *, const char *, X509 *,
                            EVP_PKEY *, long, long, long, const char **, const char **, int);
 int dt_write_private_key(BIO *, EVP_PKEY *, int, const EVP_CIPHER *, const char *, int);
+X509_STORE *dt_store_new(OSSL_LIB_CTX *, const char *, const char *);
+void X509_STORE_free(X509_STORE *);
+int dt_verify_chain(X509_STORE *, X509 **, int, int, int, const char *, const char *, void *, int,
+                    int *, int *);
 
 /* ---- callbacks into Python ---- */
 extern "Python" int dt_py_verify(void *, int, X509 *, int, int);

@@ -194,3 +194,93 @@ int dt_write_private_key(BIO *bio, EVP_PKEY *pkey, int form, const EVP_CIPHER *c
         return 0;
     }
 }
+
+/*
+ * Chain verification for dicomtls' own TLS engine, with the same policy hooks the libssl engine
+ * gets from SSL_CTX: one X509_STORE of trusted certificates, a depth limit, the TLS purpose
+ * (X509_PURPOSE_SSL_SERVER / _CLIENT), optional host or IP check, and the Python verify callback
+ * (dt_py_verify) asked for every certificate, exactly as libssl's SSL_CTX_set_verify callback is.
+ */
+typedef struct dt_verify_state {
+    void *py_handle;
+    int use_cb;
+} dt_verify_state;
+
+static int dt_verify_state_idx = -1;
+
+static int dt_own_verify_cb(int ok, X509_STORE_CTX *store)
+{
+    dt_verify_state *st = X509_STORE_CTX_get_ex_data(store, dt_verify_state_idx);
+    if (st == NULL || !st->use_cb)
+        return ok;
+    return dt_py_verify(st->py_handle, ok, X509_STORE_CTX_get_current_cert(store),
+                        X509_STORE_CTX_get_error(store), X509_STORE_CTX_get_error_depth(store));
+}
+
+X509_STORE *dt_store_new(OSSL_LIB_CTX *lib, const char *ca_file, const char *ca_dir)
+{
+    X509_STORE *st = X509_STORE_new();
+    if (st == NULL)
+        return NULL;
+    if ((ca_file != NULL && !X509_STORE_load_file_ex(st, ca_file, lib, NULL))
+        || (ca_dir != NULL && !X509_STORE_load_path(st, ca_dir))) {
+        X509_STORE_free(st);
+        return NULL;
+    }
+    return st;
+}
+
+/*
+ * Verify chain[0..n) (leaf first; chain[1..] are untrusted intermediates). Returns 1 when the
+ * chain verified (callback included), 0 when it did not (*err, *err_depth say why), -1 on an
+ * internal error. host / ip may be NULL.
+ */
+int dt_verify_chain(X509_STORE *trust, X509 **chain, int n, int depth, int purpose,
+                    const char *host, const char *ip, void *py_handle, int use_cb,
+                    int *err, int *err_depth)
+{
+    X509_STORE_CTX *ctx = NULL;
+    STACK_OF(X509) *untrusted = NULL;
+    X509_VERIFY_PARAM *param;
+    dt_verify_state st = { py_handle, use_cb };
+    int i, rc = -1;
+
+    *err = 0;
+    *err_depth = 0;
+    if (n < 1)
+        return -1;
+    if (dt_verify_state_idx < 0) {
+        /* Races only allocate a spare index: both threads get valid ones. */
+        dt_verify_state_idx = X509_STORE_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+        if (dt_verify_state_idx < 0)
+            return -1;
+    }
+    if ((untrusted = sk_X509_new_null()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL)
+        goto done;
+    for (i = 1; i < n; i++)
+        if (!sk_X509_push(untrusted, chain[i]))  /* borrowed: the stack is freed, not its items */
+            goto done;
+    if (!X509_STORE_CTX_init(ctx, trust, chain[0], untrusted))
+        goto done;
+    if (!X509_STORE_CTX_set_ex_data(ctx, dt_verify_state_idx, &st))
+        goto done;
+    X509_STORE_CTX_set_verify_cb(ctx, dt_own_verify_cb);
+    param = X509_STORE_CTX_get0_param(ctx);
+    if (depth >= 0)
+        X509_VERIFY_PARAM_set_depth(param, depth);
+    if (!X509_STORE_CTX_set_purpose(ctx, purpose)
+        || (host != NULL && !X509_VERIFY_PARAM_set1_host(param, host, 0))
+        || (ip != NULL && !X509_VERIFY_PARAM_set1_ip_asc(param, ip)))
+        goto done;
+    rc = X509_verify_cert(ctx) > 0 ? 1 : 0;
+    if (rc == 0) {
+        *err = X509_STORE_CTX_get_error(ctx);
+        *err_depth = X509_STORE_CTX_get_error_depth(ctx);
+        if (*err == X509_V_OK)  /* failed outside the chain checks (e.g. out of memory) */
+            rc = -1;
+    }
+done:
+    X509_STORE_CTX_free(ctx);
+    sk_X509_free(untrusted);
+    return rc;
+}

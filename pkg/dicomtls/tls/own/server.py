@@ -1,0 +1,260 @@
+"""The own engine's TLS 1.0-1.2 server: one full handshake, RSA/DHE/ECDHE with RSA certificates.
+
+Version and suite choice: the highest version both allow at which a common suite exists (so a
+client naming only a single-DES suite, which RFC 5246 removed from TLS 1.2, gets TLS 1.1), suites
+by server or client preference as configured. Only extensions the engine implements are answered.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from typing import Optional
+
+from ...errors import PeerCertificateRequiredError, TLSProtocolViolation
+from ..versions import TLSVersion
+from . import extensions as ext
+from . import messages as m
+from .cipherspec import VERSIONS, allowed_at, prf_digest, record_params
+from .connection import (CHANGE_CIPHER_SPEC, HANDSHAKE_FAILURE, ILLEGAL_PARAMETER,
+                         PROTOCOL_VERSION, OwnConnection)
+from .hscrypto import EphemeralKey, HandshakeSecrets, sign, verify
+from .policy import (ECDHE_GROUPS, FFDHE_GROUPS, GROUP_BITS, build_session, choose_scheme,
+                     engine_suites, our_schemes, signature_params, version_range)
+from .trust import parse_peer_chain, verify_peer_chain
+
+H = m.HandshakeType
+DECRYPT_ERROR, INAPPROPRIATE_FALLBACK = 51, 86
+RSA_SIGN = 1  # ClientCertificateType rsa_sign
+
+
+def choose(config, hello: m.ClientHello):
+    """(version, suite, group) this server picks for ``hello``, or raises the alert it answers.
+
+    Pure: the engine-selecting server (tls/selecting.py) calls it before any engine exists.
+    """
+    low, high = version_range(config)
+    try:
+        offered = TLSVersion(min(hello.version, int(VERSIONS[-1])))
+    except ValueError:
+        offered = None
+    if hello.version < int(low) or offered is None:
+        raise TLSProtocolViolation(
+            f"the client offers at most 0x{hello.version:04X}; {low.label} or newer is required",
+            alert=PROTOCOL_VERSION)
+    top = min(offered, high)
+    if ext.TLS_FALLBACK_SCSV in hello.cipher_suites and top < high:
+        raise TLSProtocolViolation("TLS_FALLBACK_SCSV from a client below our best version",
+                                   alert=INAPPROPRIATE_FALLBACK)
+    ours = engine_suites(config, low, high)
+    client_groups = hello.extension(ext.SUPPORTED_GROUPS)
+    groups = ext.decode_supported_groups(client_groups) if client_groups is not None else None
+    for version in (v for v in reversed(VERSIONS) if low <= v <= top):
+        candidates = [s for s in ours if s.code in hello.cipher_suites and allowed_at(s, version)]
+        if not config.server_preference:
+            candidates.sort(key=hello.cipher_suites.index)
+        for suite in candidates:
+            group = _group_for(suite, groups, config)
+            if group is not False:
+                return version, suite, group
+    raise TLSProtocolViolation("no cipher suite in common with the client",
+                               alert=HANDSHAKE_FAILURE)
+
+
+def _group_for(suite, groups, config):
+    """The key-exchange group for ``suite`` (None for RSA), or False when none is usable."""
+    if suite.key_exchange == "RSA":
+        return None
+    if suite.key_exchange == "ECDHE":
+        if groups is None:  # no extension: RFC 8422 5.1 lets the server assume P-256
+            return ext.SECP256R1
+        return next((g for g in ECDHE_GROUPS if g in groups), False)
+    need = max(2048, config.min_dhe_bits or 0)
+    usable = [g for g in FFDHE_GROUPS if GROUP_BITS[g] >= need]
+    named = [g for g in (groups or ()) if 256 <= g <= 511]
+    if named:  # an RFC 7919 client: use a group it named, or not DHE at all (RFC 7919 4)
+        return next((g for g in usable if g in named), False)
+    return usable[0] if usable else False
+
+
+class OwnServerConnection(OwnConnection):
+    TABLE = {
+        ("WAIT_CLIENT_HELLO", H.CLIENT_HELLO): "_on_client_hello",
+        ("WAIT_CLIENT_CERTIFICATE", H.CERTIFICATE): "_on_certificate",
+        ("WAIT_KEY_EXCHANGE", H.CLIENT_KEY_EXCHANGE): "_on_client_key_exchange",
+        ("WAIT_CERTIFICATE_VERIFY", H.CERTIFICATE_VERIFY): "_on_certificate_verify",
+        ("WAIT_FINISHED", H.FINISHED): "_on_finished",
+    }
+
+    def __init__(self, config, role="server", *, server_name: Optional[str] = None):
+        super().__init__(config, "server", server_name=server_name)
+        self.server_random = os.urandom(32)
+        self.client_random = b""
+        self.client_version = 0
+        self.suite = None
+        self.group: Optional[int] = None
+        self.secrets: Optional[HandshakeSecrets] = None
+        self.ephemeral: Optional[EphemeralKey] = None
+        self.etm = self.ems = False
+        self.requested_cert = config.peer_cert != "ignore"
+        self.peer_chain: list = []
+        self.peer_verified = False
+
+    def start(self) -> None:
+        self.state = "WAIT_CLIENT_HELLO"
+
+    # ---- ClientHello -> server flight ---------------------------------------------------------
+    def _on_client_hello(self, body, raw):
+        hello = m.decode_client_hello(body)
+        version, suite, group = choose(self.config, hello)
+        reneg = hello.extension(ext.RENEGOTIATION_INFO)
+        if reneg is not None and ext.decode_renegotiation_info(reneg) != b"":
+            raise TLSProtocolViolation("non-empty renegotiation_info in an initial handshake",
+                                       alert=HANDSHAKE_FAILURE)
+        secure_reneg = reneg is not None or ext.TLS_EMPTY_RENEGOTIATION_INFO_SCSV in hello.cipher_suites
+        self.version, self.suite, self.group = version, suite, group
+        self._record_version = int(version)
+        self.client_random, self.client_version = hello.random, hello.version
+        self.secrets = HandshakeSecrets(prf_digest(suite, version))
+        self._split_first = version == TLSVersion.TLSv1_0 and suite.block_cipher
+        self.transcript.add(raw)
+
+        answer = []  # only extensions this engine implements, and only when the client asked
+        if secure_reneg:
+            answer.append(ext.Extension(ext.RENEGOTIATION_INFO, ext.encode_renegotiation_info(b"")))
+        if hello.extension(ext.ENCRYPT_THEN_MAC) is not None and suite.block_cipher:
+            ext.decode_empty(ext.ENCRYPT_THEN_MAC, hello.extension(ext.ENCRYPT_THEN_MAC))
+            self.etm = True
+            answer.append(ext.Extension(ext.ENCRYPT_THEN_MAC, b""))
+        if hello.extension(ext.EXTENDED_MASTER_SECRET) is not None:
+            ext.decode_empty(ext.EXTENDED_MASTER_SECRET, hello.extension(ext.EXTENDED_MASTER_SECRET))
+            self.ems = True
+            answer.append(ext.Extension(ext.EXTENDED_MASTER_SECRET, b""))
+        if suite.key_exchange == "ECDHE" and hello.extension(ext.EC_POINT_FORMATS) is not None:
+            formats = ext.decode_ec_point_formats(hello.extension(ext.EC_POINT_FORMATS))
+            if 0 not in formats:  # RFC 8422 5.1.2: uncompressed must be supported
+                raise TLSProtocolViolation("the client does not accept uncompressed EC points",
+                                           alert=ILLEGAL_PARAMETER)
+            answer.append(ext.Extension(ext.EC_POINT_FORMATS, ext.encode_ec_point_formats(b"\0")))
+        sig_list = hello.extension(ext.SIGNATURE_ALGORITHMS)
+        self.client_schemes = (ext.decode_signature_algorithms(sig_list)
+                               if sig_list is not None else None)
+
+        self._send_handshake(m.ServerHello(version=int(version), random=self.server_random,
+                                           session_id=b"", cipher_suite=suite.code,
+                                           compression_method=0, extensions=answer))
+        self._send_handshake(m.Certificate(self.creds.chain_der))
+        if suite.key_exchange in ("DHE", "ECDHE"):
+            self._send_server_key_exchange()
+        if self.requested_cert:
+            schemes = our_schemes(self.config) if version >= TLSVersion.TLSv1_2 else None
+            self._send_handshake(m.CertificateRequest(bytes((RSA_SIGN,)), schemes, []))
+        self._send_handshake(m.ServerHelloDone())
+        self.state = "WAIT_CLIENT_CERTIFICATE" if self.requested_cert else "WAIT_KEY_EXCHANGE"
+
+    def _send_server_key_exchange(self):
+        self.ephemeral = EphemeralKey.generate(ext.GROUP_NAMES[self.group])
+        scheme = None
+        if self.version >= TLSVersion.TLSv1_2:
+            scheme = choose_scheme(self.client_schemes, self.config)
+            if scheme is None:
+                raise TLSProtocolViolation("the client accepts no RSA signature scheme we have",
+                                           alert=HANDSHAKE_FAILURE)
+        if self.suite.key_exchange == "DHE":
+            p, g = self.ephemeral.dh_params()
+            ske = m.ServerKeyExchange("DHE", b"", scheme, dh_p=p, dh_g=g,
+                                      dh_ys=self.ephemeral.public_bytes())
+        else:
+            ske = m.ServerKeyExchange("ECDHE", b"", scheme, named_group=self.group,
+                                      point=self.ephemeral.public_bytes())
+        md, pss = signature_params(self.version, scheme)
+        ske.signature = sign(self.creds.key.ptr, md, pss,
+                             self.client_random + self.server_random + ske.params_bytes())
+        self._send_handshake(ske)
+
+    # ---- client flight ------------------------------------------------------------------------
+    def _on_certificate(self, body, raw):
+        cert = m.decode_certificate(body)
+        if cert.certificates:
+            self.peer_chain = parse_peer_chain(cert.certificates)
+            self.peer_verified = verify_peer_chain(self, self.creds, self.peer_chain)
+        elif self.config.peer_cert == "require":
+            raise PeerCertificateRequiredError(
+                "the peer sent no certificate but peer_cert='require'",
+                alert_sent=HANDSHAKE_FAILURE)
+        self.transcript.add(raw)
+        self.state = "WAIT_KEY_EXCHANGE"
+
+    def _on_client_key_exchange(self, body, raw):
+        kx = self.suite.key_exchange
+        cke = m.decode_client_key_exchange(body, kx)
+        if kx == "RSA":
+            # Implicit rejection: a bad block or version yields a random premaster, so the
+            # failure only shows as a Finished mismatch, with no timing or alert difference.
+            self.secrets.rsa_server(self.creds.key.ptr, self.client_version, cke.exchange_keys)
+        else:
+            self.secrets.kx_derive(self.ephemeral, cke.exchange_keys)
+            self.ephemeral = None
+        self.transcript.add(raw)
+        prf_md = prf_digest(self.suite, self.version)
+        session_hash = self.transcript.digest(prf_md) if self.ems else None
+        self.secrets.master(self.client_random, self.server_random, session_hash)
+        if self.config.keylog_file:
+            self.write_keylog(self.secrets.keylog_line(self.client_random))
+        self._pending_read = self._record_state(encrypt=False)
+        self.state = "WAIT_CERTIFICATE_VERIFY" if self.peer_chain else "WAIT_CHANGE_CIPHER_SPEC"
+
+    def _on_certificate_verify(self, body, raw):
+        cv = m.decode_certificate_verify(body, int(self.version))
+        if self.version >= TLSVersion.TLSv1_2 and cv.signature_algorithm not in our_schemes(
+                self.config):
+            raise TLSProtocolViolation(
+                f"the client signed with scheme 0x{cv.signature_algorithm:04X}, which was not "
+                "requested", alert=ILLEGAL_PARAMETER)
+        md, pss = signature_params(self.version, cv.signature_algorithm)
+        from ..._binding import lib
+        key = lib.X509_get0_pubkey(self.peer_chain[0].ptr)
+        if not verify(key, md, pss, bytes(self.transcript.data), cv.signature):
+            raise TLSProtocolViolation("the client's CertificateVerify does not verify",
+                                       alert=DECRYPT_ERROR)
+        self.transcript.add(raw)
+        self.state = "WAIT_CHANGE_CIPHER_SPEC"
+
+    def on_change_cipher_spec(self):
+        if self.state != "WAIT_CHANGE_CIPHER_SPEC":
+            raise TLSProtocolViolation("ChangeCipherSpec before CertificateVerify", alert=10)
+        self.state = "WAIT_FINISHED"
+
+    def _on_finished(self, body, raw):
+        fin = m.decode_finished(body)
+        prf_md = prf_digest(self.suite, self.version)
+        expected = self.secrets.finished(False, self.transcript.digest(prf_md))
+        if not hmac.compare_digest(expected, fin.verify_data):
+            raise TLSProtocolViolation("the client's Finished does not verify",
+                                       alert=DECRYPT_ERROR)
+        self.transcript.add(raw)
+        self._send_record(CHANGE_CIPHER_SPEC, b"\x01")
+        self._write = self._record_state(encrypt=True)
+        self._send_handshake(m.Finished(self.secrets.finished(True, self.transcript.digest(prf_md))))
+        self.secrets.release()
+        bits = self.ephemeral_bits()
+        self.complete(build_session(self, self.suite, self.group, bits, self.peer_chain,
+                                    self.peer_verified))
+
+    def ephemeral_bits(self):
+        return GROUP_BITS.get(self.group) if self.group is not None else None
+
+    def _record_state(self, *, encrypt: bool):
+        p = record_params(self.suite, self.version)
+        # The server opens with the client-write keys and seals with the server-write keys.
+        return self.secrets.record_state(
+            encrypt=encrypt, for_client_write=not encrypt, version=int(self.version),
+            cipher=p.cipher, mac=p.mac, etm=self.etm, mac_key_len=p.mac_key_len,
+            key_len=p.key_len, iv_len=p.iv_len, client_random=self.client_random,
+            server_random=self.server_random)
+
+    def on_post_handshake_message(self, msg_type, body, raw):
+        if msg_type == H.CLIENT_HELLO:
+            self.refuse_renegotiation()
+            return
+        super().on_post_handshake_message(msg_type, body, raw)

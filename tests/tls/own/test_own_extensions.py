@@ -159,6 +159,11 @@ def test_server_name_encoding_rules():
     assert ext.decode_server_name(ext.encode_server_name(long_name)) == long_name
 
 
+def test_server_name_trailing_dot_dropped():
+    assert ext.decode_server_name(h("0007 00 0004") + b"a.b.") == "a.b"
+    decode_fails(ext.decode_server_name, h("0004 00 0001 2e"), 47)
+
+
 def test_server_name_other_types_skipped():
     # name_type 1 (undefined) entry then a host_name: the host name is found.
     data = h("0013 01 0003 414243 00 000a") + b"pacs.local"
@@ -278,3 +283,45 @@ def test_decode_empty(ext_type):
     assert ext.decode_empty(ext_type, b"") is None
     err = decode_fails(lambda d: ext.decode_empty(ext_type, d), b"\0")
     assert ext.EXTENSION_NAMES[ext_type] in str(err)
+
+
+# ---- mutation fuzzing: only TLSDecodeError escapes; what decodes re-encodes identically ----------
+@pytest.mark.parametrize("decode,encode,sample", [
+    (ext.decode_server_name, ext.encode_server_name, ext.encode_server_name("a.pacs.example")),
+    (ext.decode_supported_groups, ext.encode_supported_groups, ext.encode_supported_groups([29, 23])),
+    (ext.decode_ec_point_formats, ext.encode_ec_point_formats, ext.encode_ec_point_formats(b"\0\1")),
+    (ext.decode_signature_algorithms, ext.encode_signature_algorithms,
+     ext.encode_signature_algorithms([0x0804, 0x0401])),
+    (ext.decode_renegotiation_info, ext.encode_renegotiation_info,
+     ext.encode_renegotiation_info(b"\1" * 12)),
+    (ext.decode_extensions, ext.encode_extensions,
+     ext.encode_extensions([Extension(23, b""), Extension(0, b"\0\1")])),
+])
+def test_mutations(decode, encode, sample):
+    import random
+    rng = random.Random(len(sample))
+    for _ in range(500):
+        data = bytearray(sample)
+        for _ in range(rng.randint(1, 3)):
+            op = rng.randrange(3)
+            if op == 0 and data:
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            elif op == 1:
+                data.insert(rng.randrange(len(data) + 1), rng.randrange(256))
+            elif data:
+                del data[rng.randrange(len(data))]
+        try:
+            value = decode(bytes(data))
+        except TLSDecodeError as exc:
+            assert exc.alert in (47, 50)
+            continue
+        if decode is ext.decode_server_name:
+            if value is None:   # only entries of other name types
+                continue
+            # other-type entries are skipped, so only a lone host_name re-encodes identically
+            if len(data) == 5 + len(value):
+                assert encode(value) == bytes(data)
+        elif decode is ext.decode_extensions and not value:
+            assert bytes(data) in (b"", b"\0\0")
+        else:
+            assert encode(value) == bytes(data)

@@ -320,7 +320,7 @@ def decode_server_name(data) -> str | None:
     """The host_name from ClientHello server_name data; None if the list holds no host_name entry.
 
     Entries of other name types are skipped (every entry is read as ``type + opaque<1..2^16-1>``,
-    the only layout ever defined). Use :func:`decode_empty` for the server's (empty) answer."""
+    the only layout ever defined). A trailing dot is dropped. Use :func:`decode_empty` for the server's (empty) answer."""
     r = _Reader(data, "server_name")
     names = r.sub(2, 1, 0xFFFF, "server_name_list")
     r.done()
@@ -339,6 +339,12 @@ def decode_server_name(data) -> str | None:
             # make the name compare differently in C and Python code: refuse it outright.
             if max(value) > 0x7E or min(value) < 0x21:
                 raise names.fail("host_name is not a printable ASCII name", ILLEGAL_PARAMETER)
+            # RFC 6066 forbids the trailing dot of an absolute name, but refusing the handshake
+            # over it helps nobody: compare names without it.
+            if value.endswith(b".") and len(value) > 1:
+                value = value[:-1]
+            if value == b".":
+                raise names.fail("host_name is just '.'", ILLEGAL_PARAMETER)
             host = value.decode("ascii")
     return host
 

@@ -13,14 +13,13 @@ each place says why). Encoders raise ``ValueError``: a bad argument there is our
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar
 
 from dicomtls.errors import TLSDecodeError
 
-from .extensions import (DECODE_ERROR, ILLEGAL_PARAMETER, Extension, _read_extensions, _Reader,
+from .extensions import (ILLEGAL_PARAMETER, Extension, _read_extensions, _Reader,
                          _u16_list, _vec, encode_extensions, find)
 
 UNEXPECTED_MESSAGE = 10

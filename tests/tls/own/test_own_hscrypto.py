@@ -126,6 +126,11 @@ def test_master_secret_classic_and_extended(md):
     # The premaster is gone once the master secret exists.
     with pytest.raises(CryptoLibraryError):
         hs.master(cr, sr)
+    # After release() nothing is left to use.
+    hs.release()
+    hs.release()
+    with pytest.raises(ValueError):
+        hs.keylog_line(cr)
 
 
 @pytest.mark.parametrize("md", sorted(TLS_PRF))

@@ -112,14 +112,27 @@ class HandshakeSecrets:
     """Premaster and master secret of one handshake (C ``dt_hs``), for a PRF digest of
     ``MD5-SHA1`` (TLS 1.0/1.1), ``SHA256`` or ``SHA384`` (TLS 1.2, by suite)."""
 
-    __slots__ = ("_hs", "prf_md")
+    __slots__ = ("_ptr", "prf_md")
 
     def __init__(self, prf_md: str):
         ptr = lib.dt_hs_new(libctx(), prf_md.encode())
         if ptr == ffi.NULL:
             raise_crypto_error(f"handshake secrets for PRF {prf_md}")
-        self._hs = ffi.gc(ptr, lib.dt_hs_free)
+        self._ptr = ffi.gc(ptr, lib.dt_hs_free)
         self.prf_md = prf_md
+
+    @property
+    def _hs(self):
+        if self._ptr is None:
+            raise ValueError("handshake secrets already released")
+        return self._ptr
+
+    def release(self) -> None:
+        """Cleanse and free the secrets now (the handshake is over and the record states exist)
+        instead of whenever the garbage collector gets to them.  Idempotent."""
+        if self._ptr is not None:
+            ffi.release(self._ptr)
+            self._ptr = None
 
     def rsa_client(self, pub, client_version: int) -> bytes:
         """New premaster (client_version || 46 random bytes), encrypted to the server's RSA key:
@@ -179,7 +192,7 @@ class HandshakeSecrets:
         return ffi.buffer(out, 12)[:]
 
     def record_state(self, encrypt: bool, for_client_write: bool, version: int, cipher: str,
-                     mac: str, etm: bool, mac_keylen: int, keylen: int, ivlen: int,
+                     mac: str, etm: bool, mac_key_len: int, key_len: int, iv_len: int,
                      client_random: bytes, server_random: bytes) -> RecordState:
         """One direction's record state from the key block.  ``for_client_write``: the client's
         write keys (the client seals with them, the server opens with them)."""
@@ -187,7 +200,7 @@ class HandshakeSecrets:
         sr = _random(server_random, "server_random")
         ptr = lib.dt_hs_record_state(self._hs, int(bool(encrypt)), int(bool(for_client_write)),
                                      version, cipher.encode(), mac.encode(), int(bool(etm)),
-                                     mac_keylen, keylen, ivlen, cr, sr)
+                                     mac_key_len, key_len, iv_len, cr, sr)
         if ptr == ffi.NULL:
             raise_crypto_error(f"{cipher}/{mac} record state from the key block")
         return RecordState.from_ptr(ptr, encrypt, version, cipher, mac, etm)

@@ -10,8 +10,7 @@ it, in one dict per handshake:
      "etm": bool, "ems": bool, "error": str (when not ok), ...}
 
 The top of this module is stdlib only: the driver scripts (peer_tlslite.py, peer_scapy.py) import
-it too, so the payload pattern and the certificate check are the same for every peer. The
-pytest-facing helpers import pytest and conftest when they run.
+it too, so every peer uses the same payload pattern and certificate check.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ import json
 import os
 import re
 import select
+import shlex
 import signal
 import socket
 import subprocess
@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -81,10 +81,6 @@ def parse_suites(spec) -> list[int]:
     if isinstance(spec, str):
         return [int(s, 16) for s in spec.replace(" ", "").split(",") if s]
     return [int(s) for s in spec]
-
-
-def suites_arg(suites) -> str:
-    return ",".join(f"0x{s:04X}" for s in parse_suites(suites))
 
 
 def payload(size: int) -> bytes:
@@ -188,8 +184,6 @@ class Child:
             with self._changed:
                 buf += chunk
                 self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
 
     @property
     def out(self) -> str:
@@ -200,17 +194,21 @@ class Child:
         return bytes(self.err_bytes).decode("utf-8", "replace")
 
     def wait_for(self, predicate, timeout: float):
-        """predicate(self) once it is truthy; None after ``timeout`` or once the process exited
-        (checked one last time then)."""
+        """predicate(self) once it is truthy; None after ``timeout``, or once the process has
+        exited and all its output was read without it becoming true."""
         deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                result = predicate(self)
-                if result or self.proc.poll() is not None:
-                    return result or predicate(self) or None
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
+        while True:
+            result = predicate(self)
+            if result:
+                return result
+            if self.proc.poll() is not None:
+                for t in self._readers:
+                    t.join(2)
+                return predicate(self) or None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            with self._changed:
                 self._changed.wait(min(left, 0.1))
 
     def write(self, data: bytes) -> None:
@@ -218,10 +216,8 @@ class Child:
         self.proc.stdin.flush()
 
     def close_stdin(self) -> None:
-        try:
+        with suppress(OSError):
             self.proc.stdin.close()
-        except OSError:
-            pass
 
     def wait(self, timeout: float):
         try:
@@ -241,10 +237,8 @@ class Child:
         for t in self._readers:
             t.join(5)
         for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            try:
+            with suppress(OSError):
                 pipe.close()
-            except OSError:
-                pass
 
     def __enter__(self):
         return self
@@ -278,7 +272,8 @@ class PeerServer(int):
 
 
 def _json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    # Complete lines only: the last one may still be arriving.
+    return [json.loads(line) for line in text.split("\n")[:-1] if line.startswith("{")]
 
 
 def _require_python_peer(*modules: str) -> None:
@@ -295,7 +290,7 @@ def _require_python_peer(*modules: str) -> None:
 
 
 def _require_binary(name: str) -> str:
-    from conftest import require_binary
+    from conftest import require_binary  # skip locally, fail in CI
     return require_binary(name)
 
 
@@ -305,12 +300,9 @@ PYTHON_PEERS = {"tlslite": ("peer_tlslite.py", ("tlslite", "cryptography")),
 
 
 def _common_args(pki, *, suites, versions, keylog, timeout) -> list[str]:
-    args = ["--ca", pki.ca_cert, "--suites", suites_arg(suites), "--timeout", timeout]
-    if versions:
-        args += ["--versions", versions]
-    if keylog:
-        args += ["--keylog", keylog]
-    return args
+    args = ["--ca", pki.ca_cert, "--timeout", timeout, "--versions", versions,
+            "--suites", ",".join(f"0x{s:04X}" for s in parse_suites(suites))]
+    return args + (["--keylog", keylog] if keylog else [])
 
 
 @contextmanager
@@ -504,9 +496,10 @@ def gnutls_server(pki, priority: str, netns: list, *, require_client_cert=True, 
     listening = f":{NS_PORT:04X} 00000000:0000 0A"
     script = f"""
         ip link set lo up || exit 97
-        {" ".join(_sh_quote(a) for a in argv)} &
-        i=0
+        {shlex.join(str(a) for a in argv)} &
+        srv=$! i=0
         until grep -q '{listening}' /proc/net/tcp; do
+            kill -0 $srv 2>/dev/null || {{ echo "gnutls-serv exited" >&2; exit 98; }}
             i=$((i+1)); [ $i -gt 300 ] && {{ echo "gnutls-serv did not listen" >&2; exit 98; }}
             sleep 0.05
         done
@@ -519,21 +512,17 @@ def gnutls_server(pki, priority: str, netns: list, *, require_client_cert=True, 
         with Child([*netns, "sh", "-c", script], env=env) as child:
             if not child.wait_for(lambda c: "RELAY READY" in c.err, 30):
                 raise RuntimeError(f"gnutls-serv did not start:\n{child.out}\n{child.err}")
-            relay = _Relay(lambda: _unix_connect(sock_path), idle=timeout)
+            relay = _Relay(lambda: _connect(socket.AF_UNIX, sock_path), idle=timeout)
             try:
                 yield PeerServer(relay.port, child, _gnutls_serv_reports)
             finally:
                 relay.close()
 
 
-def _sh_quote(arg) -> str:
-    return "'" + str(arg).replace("'", "'\\''") + "'"
-
-
-def _unix_connect(path: str) -> socket.socket:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def _connect(family, address) -> socket.socket:
+    s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(10)
-    s.connect(path)
+    s.connect(address)
     return s
 
 
@@ -542,8 +531,7 @@ def _pump(a: socket.socket, b: socket.socket, idle: float) -> None:
     other = {a: b, b: a}
     reading = {a, b}
     try:
-        for s in (a, b):
-            s.settimeout(idle)
+        a.settimeout(idle), b.settimeout(idle)
         while reading:
             ready, _, _ = select.select(list(reading), [], [], idle)
             if not ready:
@@ -563,8 +551,7 @@ def _pump(a: socket.socket, b: socket.socket, idle: float) -> None:
 
 
 class _Relay:
-    """Accepts on ``listener`` (default: a fresh 127.0.0.1 port) and pumps every connection to
-    ``connect()``, each in a daemon thread."""
+    """Pumps each connection to ``listener`` (default: a new 127.0.0.1 port) to ``connect()``."""
 
     def __init__(self, connect, idle: float, listener: socket.socket | None = None):
         if listener is None:
@@ -604,8 +591,7 @@ def _relay_main(sock_path: str, port: int, idle: float, lifetime: float = 600.0)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(sock_path)
     listener.listen(16)
-    relay = _Relay(lambda: socket.create_connection(("127.0.0.1", port), timeout=10),
-                   idle=idle, listener=listener)
+    relay = _Relay(lambda: _connect(socket.AF_INET, ("127.0.0.1", port)), idle, listener)
     print("RELAY READY", file=sys.stderr, flush=True)
     relay.thread.join(lifetime)  # the test kills us long before; an orphan still goes away
 

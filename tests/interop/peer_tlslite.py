@@ -23,12 +23,13 @@ import socket
 import sys
 import threading
 import time
+from contextlib import suppress
 
 from legacy_peers import (check_peer_cert, emit, error_text, expected_reply, install_alarm,
                           keylog_append, parse_suites, parse_versions, payload, version_label)
 from tlslite import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
 from tlslite.constants import AlertDescription, CipherSuite
-from tlslite.errors import TLSLocalAlert
+from tlslite.errors import TLSAbruptCloseError, TLSLocalAlert
 
 def _names_for(suites: list[int]) -> tuple[list[str], list[str], list[str]]:
     """tlslite's cipher/MAC/key-exchange names covering ``suites`` (from tlslite's own tables)."""
@@ -128,21 +129,19 @@ def serve_one(sock, args, chain, key, lock) -> None:
             if error:
                 reject(conn, error)
                 raise RuntimeError(f"client certificate refused: {error}")
-        echoed = 0
-        while True:
-            data = conn.recv(16384)
-            if not data:  # close_notify from the client
-                break
-            conn.sendall(data)
-            echoed += len(data)
-        record.update(ok=True, echoed=echoed, closed="close_notify")
-        conn.close()
+        record.update(echoed=0, closed="close_notify")
+        try:
+            while data := conn.recv(16384):  # b"": close_notify from the client
+                conn.sendall(data)
+                record["echoed"] += len(data)
+        except TLSAbruptCloseError:  # TCP closed without close_notify: noted, not an error
+            record["closed"] = "abrupt"
+        record["ok"] = True
     except Exception as exc:  # one bad client must not stop the server
         record["error"] = error_text(exc)
-        try:
-            sock.close()
-        except OSError:
-            pass
+    with suppress(Exception):
+        conn.close()
+    sock.close()
     with lock:
         emit(record)
 
@@ -199,8 +198,12 @@ def client(args) -> int:
         if bytes(got) != want:
             raise RuntimeError(f"reply differs from the expected {args.expect} "
                                f"({len(got)} of {len(want)} bytes)")
-        conn.close()
         record["ok"] = True
+        try:  # the exchange succeeded; how the peer answers our close_notify is only noted
+            conn.close()
+            record["closed"] = "close_notify"
+        except Exception as exc:
+            record["closed"] = error_text(exc)
     except Exception as exc:
         record["error"] = error_text(exc)
     emit(record)

@@ -529,43 +529,54 @@ static int dtr_open_cbc_mte(dt_rec *r, int type, const uint8_t *frag, size_t len
 {
     static const uint8_t zeros[512];
     size_t ivlen = r->explicit_iv ? r->bs : 0, n = len - ivlen, maclen = r->maclen;
-    size_t pad, good, i, j, data_len, scan_start, mac_start, rot = 0, idx = 0;
+    size_t pad, good, i, j, k, lim, first, data_len, scan_start, span, base, mac_start, rot;
     size_t blocks, max_blocks, extra;
-    uint8_t rotated[DTR_MAX_MAC], received[DTR_MAX_MAC], computed[DTR_MAX_MAC], aad[DTR_AAD];
+    const uint8_t *tail;
+    uint8_t acc = 0, rotated[DTR_MAX_MAC], received[DTR_MAX_MAC], computed[DTR_MAX_MAC], aad[DTR_AAD];
     const size_t B = r->md_block, shift = B == 128 ? 7 : 6;
 
     if ((ivlen && !EVP_CipherInit_ex2(r->cctx, NULL, NULL, frag, 0, NULL))
         || !dtr_cipher(r->cctx, out, frag + ivlen, n))
         return -80;
 
-    /* n >= maclen + 1 was checked from the public length. */
+    /* n >= maclen + 1 was checked from the public length.  The loops below run over public
+     * ranges with straight-line bodies (the compiler vectorises them). */
     pad = out[n - 1];
     good = dtr_ge(n, pad + 1 + maclen);
-    pad = dtr_sel(good, pad, 0);          /* keeps every index below in range */
-    for (i = 0; i < 256 && i < n; i++) {
-        size_t in_pad = dtr_lt(i, pad + 1);
-        good &= ~(in_pad & ~dtr_is_zero((size_t)out[n - 1 - i] ^ pad));
-    }
+    pad = dtr_sel(good, pad, 0);          /* keeps every index below in range; pad < lim */
+    lim = n < 256 ? n : 256;
+    tail = out + n - lim;                 /* tail[k] is padding (or its length) iff k >= first */
+    first = lim - 1 - pad;
+    for (k = 0; k < lim; k++)
+        acc |= (uint8_t)((tail[k] ^ pad) & dtr_ge(k, first));
+    good &= dtr_is_zero(acc);
     data_len = n - 1 - pad - maclen;
 
-    /* The MAC starts somewhere in [n-1-maclen-255, n-1-maclen]: scan that window, OR each byte
-     * into a maclen-long ring at (j - scan_start) mod maclen, remember where the MAC began. */
+    /* The MAC starts somewhere in [n-1-maclen-255, n-1-maclen]: scan that window and OR each
+     * byte into a maclen-long ring at (j - scan_start) mod maclen; the ring is then turned by
+     * rot = (mac_start - scan_start) mod maclen, computed by masked subtraction. */
     mac_start = data_len;
     scan_start = n - 1 > maclen + 255 ? n - 1 - maclen - 255 : 0;
+    span = n - 1 - scan_start;
     memset(rotated, 0, sizeof(rotated));
-    for (j = scan_start; j < n - 1; j++) {
-        size_t inside = dtr_ge(j, mac_start) & dtr_lt(j, mac_start + maclen);
-        rot |= dtr_eq(j, mac_start) & idx;
-        rotated[idx] |= (uint8_t)(out[j] & inside);
-        if (++idx == maclen)
-            idx = 0;
+    for (base = 0; base < span; base += maclen) {
+        size_t m = span - base < maclen ? span - base : maclen;
+        for (i = 0; i < m; i++) {
+            size_t j = scan_start + base + i;
+            rotated[i] |= (uint8_t)(out[j] & dtr_ge(j, mac_start) & dtr_lt(j, mac_start + maclen));
+        }
     }
-    for (i = 0; i < maclen; i++) {
-        size_t want = rot + i, v = 0, k;
-        want = dtr_sel(dtr_ge(want, maclen), want - maclen, want);
-        for (k = 0; k < maclen; k++)
-            v |= rotated[k] & dtr_eq(k, want);
-        received[i] = (uint8_t)v;
+    rot = mac_start - scan_start;
+    for (k = 0; k <= span / maclen; k++)
+        rot = dtr_sel(dtr_ge(rot, maclen), rot - maclen, rot);
+    /* received[i] = rotated[(rot + i) mod maclen]: rotate by each bit of rot in turn, every
+     * pass a masked choice between the ring and the ring turned by that power of two. */
+    for (j = 1; j < maclen; j <<= 1) {
+        size_t take = ~dtr_is_zero(rot & j);
+        for (i = 0; i < maclen; i++)
+            received[i] = (uint8_t)dtr_sel(take, rotated[i + j < maclen ? i + j : i + j - maclen],
+                                           rotated[i]);
+        memcpy(rotated, received, maclen);
     }
 
     dtr_put_aad(r, aad, type, data_len);

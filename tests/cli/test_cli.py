@@ -135,7 +135,8 @@ def test_wrong_key_password_exits_1(pki, port):
 
 @pytest.mark.parametrize("args,needle", [
     (["--cipher", "TLS_NO_SUCH_SUITE"], "UnknownCipherSuiteError"),
-    (["--profile", "basic"], "TLS_RSA_WITH_3DES_EDE_CBC_SHA"),
+    (["--cipher", "TLS_DHE_RSA_WITH_CAMELLIA_128_GCM_SHA256"], "TLS_DHE_RSA_WITH_CAMELLIA_128_GCM_SHA256"),
+    (["--profile", "basic", "--engine", "libssl"], "TLS_RSA_WITH_3DES_EDE_CBC_SHA"),
     (["--profile", "nonsense"], "UnknownProfileError"),
 ])
 def test_configuration_errors_exit_1(pki, port, args, needle):
@@ -152,9 +153,11 @@ def test_suites_json_shows_engines():
     result = run("suites", "--json")
     assert result.returncode == 0
     rows = {r["code"]: r for r in json.loads(result.stdout)}
-    assert rows[0x000A]["engines"] == []           # libssl has no 3DES suites
-    assert rows[0x0009]["legacy"] is True
-    assert rows[0xC02F]["engines"] == ["libssl"]
+    assert rows[0x000A]["engines"] == ["dicomtls"]  # libssl has no 3DES suites: our engine
+    assert rows[0x0009]["legacy"] is True and rows[0x0009]["engines"] == ["dicomtls"]
+    assert rows[0xC02F]["engines"] == ["libssl", "dicomtls"]
+    assert rows[0xC02B]["engines"] == ["libssl"]    # ECDSA: libssl only
+    assert rows[0xC07C]["engines"] == []            # Camellia-GCM: neither
     aes = json.loads(run("suites", "--profile", "aes", "--json").stdout)
     assert [r["name"] for r in aes] == ["TLS_RSA_WITH_AES_128_CBC_SHA",
                                         "TLS_RSA_WITH_3DES_EDE_CBC_SHA"]

@@ -266,17 +266,25 @@ def test_dcmtk_aes_profile_negotiates_aes_cbc_with_our_bcp195(pki, tmp_path):
     assert record["session"]["key_exchange"] == "RSA"
 
 
-def test_our_aes_profile_refuses_to_start_without_a_3des_engine(pki, tmp_path):
-    """Our ``aes`` profile names 3DES, which no engine of this build has: the server refuses to
-    start, naming the suite, instead of listening and failing every handshake."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "dicomtls.cli.main", "echo-server", "0", "--bind", "127.0.0.1",
-         "--tls", "--cert", str(pki.server_cert), "--key", str(pki.server_key),
-         "--ca", str(pki.ca_cert), "--profile", "aes", "--once"],
-        capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1
-    assert "TLS_RSA_WITH_3DES_EDE_CBC_SHA" in proc.stderr
-    assert "listening" not in proc.stderr
+@pytest.mark.parametrize("profile", ["aes", "basic"])
+def test_dcmtk_aes_profile_vs_our_retired_profiles_on_the_own_engine(pki, tmp_path, profile):
+    """Our ``aes`` and ``basic`` profiles name 3DES, which libssl lacks: dicomtls' own engine
+    serves them. DCMTK's +pa (AES128-SHA; its OpenSSL drops the 3DES half) gets AES128-SHA from
+    our ``aes``; against ``basic`` (3DES only) there is no common suite and both sides say so."""
+    dcmtk(ECHOSCU)
+    with cli_server("echo-server", pki, profile, tmp_path) as server:
+        proc = subprocess.run([ECHOSCU, "-d", *_dcmtk_tls(pki, "+pa"), "127.0.0.1",
+                               str(server.port)], capture_output=True, text=True, timeout=60)
+        record = server.finish()
+    log = proc.stdout + proc.stderr
+    if profile == "basic":
+        assert proc.returncode != 0 and "handshake failure" in log, log
+        assert record["outcome"] == "error" and "no cipher suite in common" in record["error"]
+        return
+    assert proc.returncode == 0, log + server.stderr
+    assert record["outcome"] == "released"
+    _check_agreement(record, log, ("TLSv1.2", "TLS_RSA_WITH_AES_128_CBC_SHA"))
+    assert record["session"]["engine"] == "dicomtls"
 
 
 # ---- our echo/store -> DCMTK storescp ------------------------------------------------------------

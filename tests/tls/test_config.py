@@ -103,11 +103,35 @@ def test_replace_revalidates():
 
 
 @pytest.mark.parametrize("profile", ["basic", "aes"])
-def test_profiles_libssl_cannot_run_are_reported_not_trimmed(profile):
+@pytest.mark.parametrize("role", ["client", "server"])
+def test_profiles_libssl_cannot_run_go_to_the_own_engine(profile, role):
     with pytest.warns(LegacyCryptoWarning):
         cfg = TLSConfig.from_profile(profile, peer_cert="ignore")
-    with pytest.raises(EngineUnavailableError, match="TLS_RSA_WITH_3DES_EDE_CBC_SHA"):
+    assert dicomtls.select_engine(cfg, role) == "dicomtls"
+
+
+def test_suites_no_engine_runs_are_reported_not_trimmed():
+    """Camellia-GCM is in the registry (DCMTK/IANA know it) but neither engine runs it."""
+    cfg = TLSConfig.from_profile(peer_cert="ignore", ciphers=[
+        "TLS_RSA_WITH_AES_128_CBC_SHA", "TLS_DHE_RSA_WITH_CAMELLIA_128_GCM_SHA256"])
+    with pytest.raises(EngineUnavailableError, match="TLS_DHE_RSA_WITH_CAMELLIA_128_GCM_SHA256"):
         dicomtls.select_engine(cfg)
+
+
+def test_forced_engines():
+    cfg = TLSConfig.from_profile(peer_cert="ignore", ciphers=["TLS_RSA_WITH_AES_128_CBC_SHA"],
+                                 engine="dicomtls")
+    assert dicomtls.select_engine(cfg) == "dicomtls"
+    with pytest.warns(LegacyCryptoWarning):
+        cfg = TLSConfig.from_profile("basic", peer_cert="ignore", engine="libssl")
+    with pytest.raises(EngineUnavailableError, match="engine='libssl'"):
+        dicomtls.select_engine(cfg)
+    cfg = TLSConfig.from_profile(peer_cert="ignore", engine="dicomtls",
+                                 ciphers=["TLS_AES_128_GCM_SHA256"])  # TLS 1.3 only
+    with pytest.raises(EngineUnavailableError, match="engine='dicomtls'"):
+        dicomtls.select_engine(cfg)
+    with pytest.raises(ConfigurationError):
+        TLSConfig.from_profile(peer_cert="ignore", engine="gnutls")
 
 
 def test_server_needs_a_certificate():

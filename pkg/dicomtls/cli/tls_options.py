@@ -38,6 +38,9 @@ def add_tls_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--client-preference", action="store_true",
                    help="a server picks by the client's order instead of its own")
     g.add_argument("--keylog", metavar="FILE", help="append NSS key log lines (for Wireshark)")
+    g.add_argument("--engine", choices=("auto", "libssl", "dicomtls"), default="auto",
+                   help="TLS engine: auto (libssl when it can, else dicomtls' own TLS 1.0-1.2 "
+                        "engine), or force one")
 
 
 def config_from_args(args: argparse.Namespace) -> TLSConfig:
@@ -60,6 +63,7 @@ def config_from_args(args: argparse.Namespace) -> TLSConfig:
         verify_hostname=args.verify_hostname,
         server_preference=not args.client_preference,
         keylog_file=args.keylog,
+        engine=getattr(args, "engine", "auto"),
     )
     # Fail at start-up, not at the first handshake, when no engine of this build can run it.
     select_engine(config)

@@ -24,6 +24,7 @@ from .versions import TLSVersion
 log = logging.getLogger("dicomtls.tls")
 
 PEER_CERT_POLICIES = ("require", "verify", "ignore")
+ENGINE_CHOICES = ("auto", "libssl", "dicomtls")
 
 
 class LegacyCryptoWarning(UserWarning):
@@ -74,6 +75,8 @@ class TLSConfig:
     keylog_file: Optional[str] = None
     profile: str = DEFAULT_PROFILE
     min_dhe_bits: Optional[int] = None
+    engine: str = "auto"                       # auto / libssl / dicomtls (tls/engines.py)
+    _quiet: bool = field(default=False, compare=False, repr=False)  # derived copy: warned once
     _compiled: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
     _compile_lock: threading.Lock = field(default_factory=threading.Lock, compare=False,
                                           repr=False, hash=False)
@@ -86,6 +89,9 @@ class TLSConfig:
         fix(self, "tls13_suites", tuple(lookup(s) for s in self.tls13_suites))
         if self.file_format not in ("pem", "der"):
             raise ConfigurationError(f"file_format must be 'pem' or 'der', not {self.file_format!r}")
+        if self.engine not in ENGINE_CHOICES:
+            raise ConfigurationError(
+                f"engine must be one of {', '.join(ENGINE_CHOICES)}, not {self.engine!r}")
         if self.peer_cert not in PEER_CERT_POLICIES:
             raise ConfigurationError(
                 f"peer_cert must be one of {', '.join(PEER_CERT_POLICIES)}, not {self.peer_cert!r}")
@@ -187,7 +193,7 @@ class TLSConfig:
 
     def _warn_legacy(self):
         legacy = self.legacy_choices
-        if legacy:
+        if legacy and not self._quiet:
             text = ("legacy TLS enabled by configuration (profile %s): %s; use only with peers that "
                     "cannot do better" % (self.profile, ", ".join(legacy)))
             log.warning(text)

@@ -52,7 +52,7 @@ def choose(config, hello: m.ClientHello):
     for version in (v for v in reversed(VERSIONS) if low <= v <= top):
         candidates = [s for s in ours if s.code in hello.cipher_suites and allowed_at(s, version)]
         if not config.server_preference:
-            candidates.sort(key=hello.cipher_suites.index)
+            candidates.sort(key=lambda s: hello.cipher_suites.index(s.code))
         for suite in candidates:
             group = _group_for(suite, groups, config)
             if group is not False:

@@ -2,6 +2,16 @@
 `storescu` -> `storescp`, plain TCP and TLS, one large object and many small ones, same run.
 
     python benchmarks/bench_store.py [--repeat 3] [--quick] [--big-mib 256] [--small 500]
+        [--baseline PKG_ROOT] [--fsync on|off|both] [--big [MIB]] [--only A|B]
+
+``--baseline PKG_ROOT`` runs a second copy of ours from another source root (e.g. an export of an
+earlier commit with its compiled extension copied in) in the same run, interleaved with the
+others, so "before" and "after" see the same machine load. ``--fsync`` picks how `dicomtls
+serve` runs: ``on`` (the default, safe: every file fsynced before its rename and its C-STORE-RSP),
+``off`` (``serve --no-fsync``: like storescp, a crash may lose files already answered), or
+``both`` (one row each); the table says which. A baseline older than ``--no-fsync`` always runs
+with fsync. ``--big [MIB]`` (default 1024) only measures the peak RSS of our SCU and SCP sending
+one MIB-MiB object, plain and TLS, beside storescu/storescp.
 
 Datasets (made with pydicom in a temp dir, Explicit VR Little Endian, random pixel data):
 
@@ -195,7 +205,10 @@ def _tail(path: str, n: int = 30) -> str:
 # -- datasets ------------------------------------------------------------------------------------
 
 def _write_object(path: str, sop_class: str, rows: int, cols: int, frames: int,
-                  pixels: bytes) -> None:
+                  block: bytes, repeat: int = 1) -> None:
+    """Pixel Data = ``block`` x ``repeat``, appended in blocks after the pydicom-written rest
+    (a 1 GiB object never sits in this process's memory)."""
+    import struct
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
     uid = generate_uid()
@@ -219,16 +232,19 @@ def _write_object(path: str, sop_class: str, rows: int, cols: int, frames: int,
     if frames > 1:
         ds.NumberOfFrames = frames
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    ds.PixelData = pixels
-    ds["PixelData"].VR = "OW"
     ds.save_as(path, enforce_file_format=True)
+    # (7FE0,0010) OW, Explicit VR Little Endian: tag, VR, 2 reserved bytes, 4-byte length.
+    with open(path, "ab") as f:
+        f.write(struct.pack("<HH2s2xI", 0x7FE0, 0x0010, b"OW", len(block) * repeat))
+        for _ in range(repeat):
+            f.write(block)
 
 
 def make_big(directory: str, mib: int) -> None:
     os.makedirs(directory)
     block = os.urandom(MIB)  # 1 MiB frame, repeated: content does not matter to C-STORE
     _write_object(os.path.join(directory, "big.dcm"), "1.2.840.10008.5.1.4.1.1.7.3",
-                  512, 1024, mib, block * mib)
+                  512, 1024, mib, block, mib)
 
 
 def make_small(directory: str, count: int) -> None:
@@ -267,18 +283,25 @@ def _check_out(out: str, count: int, nbytes: int, who: str) -> None:
                            f"stored, expected {count} (>= {nbytes} bytes)")
 
 
-def run_ours(work, src, count, nbytes, pki, use_tls, timeout) -> Run:
+def run_ours(work, src, count, nbytes, pki, use_tls, timeout, *, root=None,
+             fsync=True) -> Run:
+    """``root``: the source root to run (PYTHONPATH), None for the installed package;
+    ``fsync`` False runs ``serve --no-fsync``."""
     port = free_port()
     out = _fresh(os.path.join(work, "out"))
     tls_common = ["--tls", "--ca", str(pki.ca_cert), "--min-version", "1.3",
                   "--max-version", "1.3"] if use_tls else []
     scp_log, scp_json = os.path.join(work, "serve.log"), os.path.join(work, "serve.json")
     cli = [sys.executable, "-m", "dicomtls.cli.main"]
+    env = dict(os.environ)
+    if root is not None:
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     with open(scp_json, "w") as so, open(scp_log, "w") as se:
         server = Child(cli + ["serve", str(port), "--out", out, "--once", "--json",
                               "--timeout", str(timeout)] + tls_common +
+                       ([] if fsync else ["--no-fsync"]) +
                        (["--cert", str(pki.server_cert), "--key", str(pki.server_key)]
-                        if use_tls else []), stdout=so, stderr=se,
+                        if use_tls else []), stdout=so, stderr=se, env=env,
                        rss_file=os.path.join(work, "serve.rss"))
     try:
         wait_listening(server, port, scp_log)
@@ -287,7 +310,7 @@ def run_ours(work, src, count, nbytes, pki, use_tls, timeout) -> Run:
             client = Child(cli + ["store", "127.0.0.1", str(port), src, "--json", "--quiet",
                                   "--timeout", str(timeout)] + tls_common +
                            (["--cert", str(pki.client_cert), "--key", str(pki.client_key)]
-                            if use_tls else []), stdout=so, stderr=se,
+                            if use_tls else []), stdout=so, stderr=se, env=env,
                            rss_file=os.path.join(work, "store.rss"))
             client.wait(timeout)
         out_text = open(scu_json).read()
@@ -385,50 +408,120 @@ def fsync_cost(work, files) -> float:
 
 # -- main ----------------------------------------------------------------------------------------
 
+def compile_tree(root: str) -> None:
+    """Byte-compile a source root: this environment may set PYTHONDONTWRITEBYTECODE, and a tree
+    with stale .pyc files would pay the compiler at every CLI start (``.ci/setup`` precompiles
+    the installed package, so this is the deployed state)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", root], check=True, timeout=300,
+                   stdout=subprocess.DEVNULL)
+
+
+def _variants(args) -> list[tuple[str, object, bool]]:
+    """(label, source root or None, fsync) for every "ours" row."""
+    modes = {"on": [True], "off": [False], "both": [True, False]}[args.fsync]
+    out = [("ours", None, fsync) for fsync in modes]
+    if args.baseline:
+        out.append(("baseline", args.baseline, True))
+    return out
+
+
+def _fsync_label(fsync: bool) -> str:
+    return "fsync" if fsync else "no-fsync"
+
+
+def run_big(args, tmp, pki) -> None:
+    """Peak RSS of SCU and SCP for one ``args.big``-MiB object (the data set must stream)."""
+    src = os.path.join(tmp, "BIG")
+    t0 = time.perf_counter()
+    make_big(src, args.big)
+    files, nbytes = dataset_bytes(src)
+    print(f"{args.big} MiB object made in {time.perf_counter() - t0:.1f} s", flush=True)
+    work = os.path.join(tmp, "work")
+    os.makedirs(work, exist_ok=True)
+    print(f"\nPeak RSS sending one {args.big} MiB object ({nbytes / MIB:.0f} MiB of data set), "
+          f"MiB; wall clock of the SCU process")
+    print(f"{'who':24} {'transport':9} {'SCU RSS':>8} {'SCP RSS':>8} {'wall s':>7} {'MB/s':>7}")
+    for transport, use_tls in (("plain", False), ("TLS", True)):
+        rows = []
+        for label, root, fsync in _variants(args):
+            r = run_ours(work, src, 1, nbytes, pki, use_tls, args.timeout, root=root,
+                         fsync=fsync)
+            rows.append((f"{label} ({_fsync_label(fsync)})", r))
+        r = run_dcmtk(work, files, 1, nbytes, pki, use_tls, args.timeout, args.dcmtk_pdu)
+        rows.append(("storescu -> storescp +B", r))
+        for who, r in rows:
+            print(f"{who:24} {transport:9} {r.scu_rss / 1024:8.1f} {r.scp_rss / 1024:8.1f} "
+                  f"{r.wall:7.2f} {nbytes / 1e6 / r.wall:7.1f}", flush=True)
+        shutil.rmtree(os.path.join(work, "out"), ignore_errors=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="64 MiB / 100 objects smoke run")
     ap.add_argument("--big-mib", type=int, default=None, help="dataset A size (default 256)")
     ap.add_argument("--small", type=int, default=None, help="dataset B count (default 500)")
+    ap.add_argument("--only", choices=("A", "B"), help="run one dataset only")
     ap.add_argument("--dcmtk-pdu", type=int, default=DCMTK_MAX_PDU,
                     help=f"storescu/storescp -pdu (default {DCMTK_MAX_PDU}, their maximum)")
     ap.add_argument("--dcmtk-nagle", action="store_true",
                     help="run DCMTK without TCP_NODELAY=1 (its default: Nagle stays on)")
     ap.add_argument("--timeout", type=float, default=600.0, help="per subprocess, seconds")
+    ap.add_argument("--baseline", metavar="PKG_ROOT",
+                    help="also run ours from this source root (rows labelled 'baseline')")
+    ap.add_argument("--fsync", choices=("on", "off", "both"), default="on",
+                    help="dicomtls serve with fsync (on, default), --no-fsync (off) or both")
+    ap.add_argument("--big", type=int, nargs="?", const=1024, metavar="MIB",
+                    help="only measure peak RSS for one MIB-MiB object (default 1024)")
     args = ap.parse_args()
     big_mib = args.big_mib or (64 if args.quick else 256)
     small = args.small or (100 if args.quick else 500)
     for exe, pkg in ((STORESCU, "dcmtk"), (STORESCP, "dcmtk"), (TIME, "time")):
         if not os.access(exe, os.X_OK):
             sys.exit(f"bench_store: {exe} is missing (apt-get install -y {pkg})")
+    if args.baseline:
+        args.baseline = os.path.abspath(args.baseline)
+        if not os.path.isfile(os.path.join(args.baseline, "dicomtls", "__init__.py")):
+            sys.exit(f"bench_store: {args.baseline} has no dicomtls/__init__.py")
     ensure_isolated()
 
+    import dicomtls
     from dicomtls.crypto.devpki import create_dev_pki
+    for root in filter(None, (os.path.dirname(os.path.dirname(dicomtls.__file__)),
+                              args.baseline)):
+        compile_tree(root)
     tmp = tempfile.mkdtemp(prefix="bench_store.")
     try:
         pki = create_dev_pki(os.path.join(tmp, "pki"))
+        if args.big:
+            run_big(args, tmp, pki)
+            return 0
         t0 = time.perf_counter()
-        make_big(os.path.join(tmp, "A"), big_mib)
-        make_small(os.path.join(tmp, "B"), small)
+        datasets = []
+        if args.only in (None, "A"):
+            make_big(os.path.join(tmp, "A"), big_mib)
+            datasets.append(("A", f"1 x {big_mib} MiB", os.path.join(tmp, "A")))
+        make_small(os.path.join(tmp, "B"), small if args.only in (None, "B") else 1)
+        if args.only in (None, "B"):
+            datasets.append(("B", f"{small} x 0.5 MiB", os.path.join(tmp, "B")))
         print(f"datasets made in {time.perf_counter() - t0:.1f} s in {tmp}; "
               f"network namespace links: {', '.join(_links())}", flush=True)
-        datasets = [("A", f"1 x {big_mib} MiB", os.path.join(tmp, "A")),
-                    ("B", f"{small} x 0.5 MiB", os.path.join(tmp, "B"))]
         work = os.path.join(tmp, "work")
         os.makedirs(work)
 
         # DCMTK's negotiated TLS parameters, from a -d probe with one small object.
         probe_files = sorted(glob.glob(os.path.join(tmp, "B", "*.dcm")))[:1]
         _, probe_bytes = dataset_bytes(os.path.join(tmp, "B"))
-        probe = run_dcmtk(work, probe_files, 1, probe_bytes // small, pki, True, 60,
-                          args.dcmtk_pdu, debug=True)
+        probe = run_dcmtk(work, probe_files, 1, probe_bytes // len(
+            glob.glob(os.path.join(tmp, "B", "*.dcm"))), pki, True, 60, args.dcmtk_pdu,
+            debug=True)
         dcmtk_tls = probe.protocol or "(not found in -d log)"
 
-        print(f"\nC-STORE over 127.0.0.1, SCU process wall clock (spawn to exit), "
-              f"best of {args.repeat}")
-        header = (f"{'dataset':16} {'transport':10} {'ours MB/s':>10} {'obj/s':>8} "
-                  f"{'(JSON s':>8} {'MB/s)':>8} {'DCMTK MB/s':>11} {'obj/s':>8} {'ratio':>6}")
+        variants = _variants(args)
+        print(f"\nC-STORE over 127.0.0.1, SCU process wall clock (spawn to exit), best of "
+              f"{args.repeat}, runs interleaved (each repeat: every ours variant, then DCMTK)")
+        header = (f"{'dataset':16} {'transport':9} {'variant':20} {'MB/s':>7} {'obj/s':>7} "
+                  f"{'JSON s':>7} {'MB/s':>7} {'DCMTK MB/s':>10} {'obj/s':>7} {'ratio':>6}")
         print(header)
         print("-" * len(header), flush=True)
         rss = {}
@@ -437,48 +530,65 @@ def main() -> int:
             files, nbytes = dataset_bytes(src)
             count = len(files)
             for transport, use_tls in (("plain", False), ("TLS", True)):
-                ours = [run_ours(work, src, count, nbytes, pki, use_tls, args.timeout)
-                        for _ in range(args.repeat)]
-                theirs = [run_dcmtk(work, files, count, nbytes, pki, use_tls, args.timeout,
-                                    args.dcmtk_pdu, nodelay=not args.dcmtk_nagle)
-                          for _ in range(args.repeat)]
-                best_o = min(ours, key=lambda r: r.wall)
-                best_i = min(r.inner for r in ours)
+                ours = {v: [] for v in variants}
+                theirs = []
+                for _ in range(args.repeat):
+                    for v in variants:
+                        ours[v].append(run_ours(work, src, count, nbytes, pki, use_tls,
+                                                args.timeout, root=v[1], fsync=v[2]))
+                    theirs.append(run_dcmtk(work, files, count, nbytes, pki, use_tls,
+                                            args.timeout, args.dcmtk_pdu,
+                                            nodelay=not args.dcmtk_nagle))
                 best_t = min(theirs, key=lambda r: r.wall)
-                if use_tls:
-                    protocols["ours"] = best_o.protocol
-                if key == "A":
-                    rss[transport] = (max(r.scu_rss for r in ours), max(r.scp_rss for r in ours),
-                                      max(r.scu_rss for r in theirs),
-                                      max(r.scp_rss for r in theirs))
                 mb = nbytes / 1e6
-                print(f"{key + ' ' + label:16} {transport:10} {mb / best_o.wall:10.1f} "
-                      f"{count / best_o.wall:8.1f} {best_i:8.2f} {mb / best_i:8.1f} "
-                      f"{mb / best_t.wall:11.1f} {count / best_t.wall:8.1f} "
-                      f"{best_t.wall / best_o.wall:6.2f}", flush=True)
+                for v in variants:
+                    runs = ours[v]
+                    best_o = min(runs, key=lambda r: r.wall)
+                    best_i = min(r.inner for r in runs)
+                    if use_tls:
+                        protocols[v[0]] = best_o.protocol
+                    if key == "A":
+                        rss[(transport, v)] = (max(r.scu_rss for r in runs),
+                                               max(r.scp_rss for r in runs),
+                                               max(r.scu_rss for r in theirs),
+                                               max(r.scp_rss for r in theirs))
+                    name = f"{v[0]} ({_fsync_label(v[2])})"
+                    print(f"{key + ' ' + label:16} {transport:9} {name:20} "
+                          f"{mb / best_o.wall:7.1f} {count / best_o.wall:7.1f} {best_i:7.2f} "
+                          f"{mb / best_i:7.1f} {mb / best_t.wall:10.1f} "
+                          f"{count / best_t.wall:7.1f} {best_t.wall / best_o.wall:6.2f}",
+                          flush=True)
         fsync_b = fsync_cost(work, sorted(glob.glob(os.path.join(tmp, "B", "*.dcm"))))
-        fsync_a = fsync_cost(work, sorted(glob.glob(os.path.join(tmp, "A", "*.dcm"))))
+        fsync_a = fsync_cost(work, sorted(glob.glob(os.path.join(tmp, "A", "*.dcm")))) \
+            if args.only in (None, "A") else float("nan")
 
-        print(f"\nPeak RSS, dataset A ({big_mib} MiB object), MiB (max over runs)")
-        print(f"{'transport':10} {'ours SCU':>9} {'ours SCP':>9} {'storescu':>9} {'storescp':>9}")
-        for transport, (a, b, c, d) in rss.items():
-            print(f"{transport:10} {a / 1024:9.1f} {b / 1024:9.1f} {c / 1024:9.1f} "
-                  f"{d / 1024:9.1f}")
+        if rss:
+            print(f"\nPeak RSS, dataset A ({big_mib} MiB object), MiB (max over runs)")
+            print(f"{'transport':9} {'variant':20} {'ours SCU':>9} {'ours SCP':>9} "
+                  f"{'storescu':>9} {'storescp':>9}")
+            for (transport, v), (a, b, c, d) in rss.items():
+                name = f"{v[0]} ({_fsync_label(v[2])})"
+                print(f"{transport:9} {name:20} {a / 1024:9.1f} {b / 1024:9.1f} "
+                      f"{c / 1024:9.1f} {d / 1024:9.1f}")
         print(f"""
 Notes:
 * TLS: ours {protocols.get('ours')} (--min/--max-version 1.3, mutual auth, dev PKI);
   DCMTK +py (BCP 195 non-downgrading) negotiated {dcmtk_tls} (-d probe association).
 * MB = 10^6 bytes of data set (file meta excluded); ratio = DCMTK wall / ours wall (>1: ours
-  faster). "JSON s" = the SCU's own summary seconds (association to release, no interpreter
-  start-up or file scan), best of runs; ours SCU+SCP are Python processes
-  ({sys.version.split()[0]}), start-up included in the wall clock.
-* PDU: ours 256 KiB both ways (default); DCMTK -pdu {args.dcmtk_pdu} on both sides.
+  faster), DCMTK measured in the same run. "JSON s" = the SCU's own summary seconds
+  (association to release, no interpreter start-up or file scan), best of runs; ours SCU+SCP
+  are Python processes ({sys.version.split()[0]}), start-up included in the wall clock; both
+  source trees byte-compiled first.
+* variants: "ours" = {os.path.dirname(os.path.dirname(dicomtls.__file__))}"""
+              + (f"; \"baseline\" = {args.baseline}" if args.baseline else "") + f"""
+* PDU: ours at its defaults both ways; DCMTK -pdu {args.dcmtk_pdu} on both sides.
 * DCMTK ran with TCP_NODELAY={0 if args.dcmtk_nagle else 1} in its environment (3.6.7 keeps Nagle
   on by default: then every small object waits ~40 ms for a delayed ACK; --dcmtk-nagle to see
   it). Ours always sets TCP_NODELAY.
-* Disk: dicomtls serve fsyncs every file before renaming it and answering; storescp +B writes
-  the data set to its file and never fsyncs. fsync cost measured here (write+fsync minus write):
-  {fsync_a:.3f} s for A, {fsync_b:.3f} s for B; it is inside our numbers, not DCMTK's.
+* Disk: "fsync" rows: dicomtls serve fsyncs every file before renaming it and answering (the
+  default); "no-fsync" rows: serve --no-fsync (storescp's behaviour: rename without fsync).
+  storescp +B writes the data set to its file and never fsyncs. fsync cost measured here
+  (write+fsync minus write): {fsync_a:.3f} s for A, {fsync_b:.3f} s for B.
 * storescu re-encodes each data set from its parsed file (same transfer syntax, no conversion);
   ours streams the stored data set bytes from the file.""")
     finally:

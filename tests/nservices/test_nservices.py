@@ -166,6 +166,13 @@ def test_mpps_create_set_get_delete(served):
     assert [op["service"] for op in result.operations] == [
         "n_create", "n_create", "n_create", "n_set", "n_get", "n_get", "n_delete", "n_delete",
         "n_get", "n_set"]
+    # first-class on ServedAssociation: counted in the one-line summary and in to_dict()
+    line = result.summary()
+    assert "3 N-CREATE (1 failed), 2 N-SET (1 failed), 3 N-GET (1 failed), " \
+        "2 N-DELETE (1 failed)" in line, line
+    assert "objects received" not in line
+    assert [op["service"] for op in result.to_dict()["operations"]] == \
+        [op["service"] for op in result.operations]
 
 
 def test_storage_commitment_action_and_event_report(served):
@@ -195,6 +202,8 @@ def test_storage_commitment_action_and_event_report(served):
     assert len(handlers[COMMITMENT].requests) == 1
     (result,) = _results(server)
     assert result.outcome == "released" and result.event_statuses == [0x0000]
+    assert "2 N-ACTION (1 failed), 1 N-EVENT-REPORT" in result.summary()
+    assert result.to_dict()["event_statuses"] == [0x0000]
 
 
 def test_event_report_arriving_during_next_request_is_answered(served):
@@ -240,6 +249,11 @@ def test_printer_get_and_error_statuses(served):
         assert rsp.status == SOP_CLASS_NOT_SUPPORTED
     (result,) = _results(server)
     assert result.outcome == "released"
+    # one entry per request; the raising handler's carries its error
+    assert len(result.operations) == 8
+    (broken,) = [op for op in result.operations if "error" in op]
+    assert broken["status"] == PROCESSING_FAILURE and "boom" in broken["error"]
+    assert "4 N-GET (3 failed)" in result.summary()
 
 
 def test_unsupported_sop_class_is_not_negotiated(served):

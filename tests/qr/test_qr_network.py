@@ -252,3 +252,43 @@ def test_cancel_between_suboperations(tmp_path, service):
     assert ops == [{"service": service, "status": 0xFE00, "completed": res.completed,
                     "failed": 0, "warning": 0, **({"destination": "DEST"}
                                                    if service == "move" else {})}]
+
+
+@pytest.mark.parametrize("service", ["move", "get"])
+def test_cli_cancel_after(tmp_path, service):
+    """``dicomtls move/get --cancel-after N``: C-CANCEL after N Pending responses; the SCP
+    stops between sub-operations, answers 0xFE00 (exit status 0) and counts the operation in
+    its one-line summary."""
+    src, dst, got = tmp_path / "src", tmp_path / "dst", tmp_path / "got"
+    src.mkdir()
+    dst.mkdir()
+    keys = _one_study(src)
+    cmd = [sys.executable, "-m", "dicomtls.cli.main", service]
+    with QRServer(dst, timeout=20) as dest, \
+            QRServer(src, index=_SlowRetrieveIndex(src), timeout=20,
+                     ae_table={"DEST": ("127.0.0.1", dest.port)}) as server:
+        where = ["--dest", "DEST"] if service == "move" else ["--out", str(got)]
+        args = ["127.0.0.1", str(server.port), *where, "--json"]
+        for k in keys:
+            args += ["-k", k]
+        out = subprocess.run(cmd + args + ["--cancel-after", "2"], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        record = json.loads(out.stdout)
+        assert record["status"] == 0xFE00 and 2 <= record["completed"] < 20, record
+        assert len(record["failed_uids"]) == 20 - record["completed"]
+        received = os.listdir(dst if service == "move" else got)
+        assert len(received) == record["completed"]
+        bad = subprocess.run(cmd + args + ["--cancel-after", "0"], capture_output=True,
+                             text=True, timeout=60)
+        assert bad.returncode == 2 and "--cancel-after" in bad.stderr
+        bad = subprocess.run(cmd + args + ["-k", "NoSuchKeyword=1"], capture_output=True,
+                             text=True, timeout=60)
+        assert bad.returncode == 2 and "NoSuchKeyword" in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr
+        server.close()
+    (served,) = server.results
+    assert served.operations[0]["status"] == 0xFE00
+    line = served.summary()
+    assert f"C-{service.upper()}" in line and "status 0xFE00" in line
+    assert "0 objects received" not in line

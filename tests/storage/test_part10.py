@@ -31,8 +31,11 @@ def test_read_meta_matches_pydicom(name):
     path = get_testdata_file(name)
     meta = read_meta(path)
     ref = pydicom.dcmread(path, stop_before_pixels=True)
-    assert meta.sop_class_uid == ref.file_meta.MediaStorageSOPClassUID
-    assert meta.sop_instance_uid == ref.file_meta.MediaStorageSOPInstanceUID
+    assert meta.media_sop_class_uid == ref.file_meta.MediaStorageSOPClassUID
+    assert meta.media_sop_instance_uid == ref.file_meta.MediaStorageSOPInstanceUID
+    # What a C-STORE-RQ names: the data set's own UIDs (DCMTK and pynetdicom do the same).
+    assert meta.sop_class_uid == ref.SOPClassUID
+    assert meta.sop_instance_uid == ref.SOPInstanceUID
     assert meta.transfer_syntax_uid == ref.file_meta.TransferSyntaxUID
     assert meta.dataset_offset == _pydicom_offset(path)
     cls, inst, ts, off = meta  # the documented 4-tuple

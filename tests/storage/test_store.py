@@ -184,16 +184,17 @@ def test_disk_full_mid_object_gives_a700_and_next_object_stored(tmp_path, monkey
     src.mkdir()
     make_object(src / "1.dcm", 3 << 20)
     make_object(src / "2.dcm", 100_000)
-    real_write, written, failed = os.write, [0], []
+    real_writev, written, failed = os.writev, [0], []
 
-    def full_disk(fd, data):  # the disk fills once, 1 MiB into the first object
+    def full_disk(fd, buffers):  # the disk fills once, 1 MiB into the first object
         if written[0] > (1 << 20) and not failed:
             failed.append(fd)
             raise OSError(errno.ENOSPC, "No space left on device")
-        written[0] += len(data)
-        return real_write(fd, data)
+        n = real_writev(fd, buffers)
+        written[0] += n
+        return n
 
-    monkeypatch.setattr(scp_module, "_os_write", full_disk)
+    monkeypatch.setattr(scp_module, "_os_writev", full_disk)
     with StorageServer(tmp_path / "out", timeout=20) as server:
         os.makedirs(tmp_path / "out")
         summary = store("127.0.0.1", server.port, [src], timeout=20)

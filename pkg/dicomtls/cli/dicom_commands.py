@@ -81,6 +81,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--ae-table", metavar="FILE",
                    help='C-MOVE destinations, JSON {"AE": ["host", port]}')
+    p.add_argument("--no-fsync", dest="fsync", action="store_false",
+                   help="do not fsync received files and the directory (like storescp): "
+                        "faster, but a system crash or power loss may lose or truncate files "
+                        "already answered with success; by default each file is fsynced "
+                        "before it is renamed and answered")
     add_tls_options(p)
     p.set_defaults(func=cmd_serve, role="server")
 
@@ -221,9 +226,10 @@ def cmd_serve(args) -> int:
         sys.stdout.flush()
 
     server = QRServer(args.out, args.bind, _port(args), tls_config=config, ae_table=table,
-                      ae_title=args.aet, timeout=args.timeout, on_result=report)
+                      ae_title=args.aet, timeout=args.timeout, on_result=report,
+                      fsync=args.fsync)
     host, port = server.address
     sys.stderr.write(f"serve listening on {host}:{port}{' (TLS)' if config else ''}, "
-                     f"writing to {args.out}\n")
+                     f"writing to {args.out}{'' if args.fsync else ' without fsync'}\n")
     sys.stderr.flush()
     return _run_server(server, args)

@@ -34,11 +34,27 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("move", help="C-MOVE to another AE (Q/R SCU, like movescu)")
     _common(p)
     p.add_argument("--dest", required=True, metavar="AE", help="move destination AE title")
+    _cancel_option(p)
     p.set_defaults(func=cmd_move, role="client")
     p = sub.add_parser("get", help="C-GET into a directory (Q/R SCU, like getscu)")
     _common(p)
     p.add_argument("--out", required=True, metavar="DIR", help="where received files go")
+    _cancel_option(p)
     p.set_defaults(func=cmd_get, role="client")
+
+
+def _positive(text: str) -> int:
+    import argparse
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _cancel_option(p) -> None:
+    p.add_argument("--cancel-after", type=_positive, metavar="N",
+                   help="send C-CANCEL after N Pending responses (the SCP stops between "
+                        "sub-operations and answers 0xFE00 Cancel)")
 
 
 
@@ -73,19 +89,40 @@ def _finish(args, what: str, result) -> int:
     return 0 if status in (0x0000, 0xFE00) else 1
 
 
+def _keys(args):
+    """The -k keys as an identifier, or None after a one-line usage error on stderr."""
+    from ..qr._dataset import identifier_from_keys
+    try:
+        return identifier_from_keys(list(args.keys))
+    except (ValueError, KeyError) as exc:  # an unknown keyword or tag, a malformed tag
+        sys.stderr.write(f"dicomtls {args.command}: -k: {exc}\n")
+        return None
+
+
 def cmd_find(args) -> int:
     from ..qr.scu import find
-    return _finish(args, "C-FIND", find(args.host, args.port, list(args.keys), model=args.model,
+    identifier = _keys(args)
+    if identifier is None:
+        return 2
+    return _finish(args, "C-FIND", find(args.host, args.port, identifier, model=args.model,
                                         max_results=args.max, **_assoc_kw(args)))
 
 
 def cmd_move(args) -> int:
     from ..qr.scu import move
-    return _finish(args, "C-MOVE", move(args.host, args.port, args.dest, list(args.keys),
-                                        model=args.model, **_assoc_kw(args)))
+    identifier = _keys(args)
+    if identifier is None:
+        return 2
+    return _finish(args, "C-MOVE", move(args.host, args.port, args.dest, identifier,
+                                        model=args.model, cancel_after=args.cancel_after,
+                                        **_assoc_kw(args)))
 
 
 def cmd_get(args) -> int:
     from ..qr.scu import get
-    return _finish(args, "C-GET", get(args.host, args.port, args.out, list(args.keys),
-                                      model=args.model, **_assoc_kw(args)))
+    identifier = _keys(args)
+    if identifier is None:
+        return 2
+    return _finish(args, "C-GET", get(args.host, args.port, args.out, identifier,
+                                      model=args.model, cancel_after=args.cancel_after,
+                                      **_assoc_kw(args)))

@@ -27,7 +27,7 @@ from .status import category
 
 __all__ = [
     "Priority", "DIMSEMessage", "Request", "Response", "MESSAGE_TYPES",
-    "message_from_command_set", "decode_message",
+    "message_from_command_set", "decode_message", "response_for",
     "C_ECHO_RQ", "C_ECHO_RSP", "C_STORE_RQ", "C_STORE_RSP", "C_FIND_RQ", "C_FIND_RSP",
     "C_GET_RQ", "C_GET_RSP", "C_MOVE_RQ", "C_MOVE_RSP", "C_CANCEL_RQ",
     "N_EVENT_REPORT_RQ", "N_EVENT_REPORT_RSP", "N_GET_RQ", "N_GET_RSP", "N_SET_RQ", "N_SET_RSP",
@@ -428,6 +428,32 @@ def message_from_command_set(cs: CommandSet) -> DIMSEMessage:
     if cls is None:
         raise DIMSEError(f"unknown Command Field {cf:#06x}")
     return cls.from_command_set(cs)
+
+
+def response_for(request: DIMSEMessage, status: int, **fields: Any) -> "Response":
+    """The response answering ``request`` (its Command Field with bit 15 set) with ``status``:
+    Message ID Being Responded To, the SOP class and instance the request named (its Affected
+    or Requested UIDs, as Affected UIDs) and its Event/Action Type ID, where the response has
+    those fields. ``fields`` add or override any of them. LocalProtocolError for C-CANCEL-RQ
+    (it has no response) or a message that is not a request."""
+    cls = MESSAGE_TYPES.get(request.command_field | 0x8000)
+    if not getattr(request, "is_request", False) or isinstance(request, C_CANCEL_RQ) or \
+            cls is None:
+        raise LocalProtocolError(f"{request.name} has no response")
+    names = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {"message_id_being_responded_to": request.message_id,
+                              "status": status}
+    derived = {
+        "affected_sop_class_uid": getattr(request, "affected_sop_class_uid", None) or
+        getattr(request, "requested_sop_class_uid", None),
+        "affected_sop_instance_uid": getattr(request, "affected_sop_instance_uid", None) or
+        getattr(request, "requested_sop_instance_uid", None),
+        "event_type_id": getattr(request, "event_type_id", None),
+        "action_type_id": getattr(request, "action_type_id", None),
+    }
+    values.update((k, v) for k, v in derived.items() if k in names and v is not None)
+    values.update(fields)
+    return cls(**values)
 
 
 def decode_message(data: bytes | bytearray | memoryview) -> DIMSEMessage:

@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence
 
-from ..dimse.messages import C_ECHO_RQ, C_ECHO_RSP, DIMSEMessage
+from ..dimse.messages import C_CANCEL_RQ, C_ECHO_RQ, C_ECHO_RSP, DIMSEMessage, response_for
+from ..dimse.status import category
 from ..errors import (AssociationAborted, AssociationError, ConnectionClosedError, DicomTLSError,
                       LocalProtocolError)
 from ..tls.config import TLSConfig
@@ -41,13 +42,26 @@ log = logging.getLogger(__name__)
 FLUSH_BYTES = 4 << 20  # a streamed data set is written whenever this much is queued
 
 
-class ClientAssociation:
-    """An established association on the requestor side."""
+STATUS_UNRECOGNIZED_OPERATION = 0x0211   # PS3.7 C.5.x: the default answer to a request
+STATUS_PROCESSING_FAILURE = 0x0110       # ... when the on_request handler raised
 
-    def __init__(self, transport, assoc: Association, timeout: Optional[float]):
+
+class ClientAssociation:
+    """An established association on the requestor side.
+
+    Requests the peer sends while we wait for a response (an N-EVENT-REPORT-RQ during an
+    ``echo()``, for instance) are never dropped: ``wait_response`` hands each one to
+    ``dispatch_request``, which calls ``on_request(assoc, event)`` and sends its answer. The
+    handler returns None (status 0x0000), a status, a response message, or a pair
+    (status or message, data set bytes); without a handler the answer is 0x0211
+    (Unrecognized Operation), so the peer is not left waiting."""
+
+    def __init__(self, transport, assoc: Association, timeout: Optional[float], *,
+                 on_request=None):
         self._driver = _Driver(transport, assoc, timeout)
         self.assoc = assoc
         self.transport = transport
+        self.on_request = on_request
         self._message_id = 0
 
     @property
@@ -70,9 +84,15 @@ class ClientAssociation:
 
     def send_message(self, context_id: int, message: DIMSEMessage, dataset=None, *,
                      progress=None) -> None:
-        """Send one message. ``dataset``: bytes-like, or an iterable of chunks (streamed: read
-        and written as the fragments go, so memory stays bounded by ``FLUSH_BYTES`` plus one
-        chunk). ``progress(n)`` is called with the data set bytes written since its last call."""
+        """Send one message. ``dataset``: bytes-like; or a reader with ``length`` and
+        ``readinto`` (``storage.part10.open_dataset``: the file is read straight into the
+        association's reusable send buffer, see ``Driver.send_dataset``); or an iterable of
+        chunks (streamed: read and written as the fragments go, so memory stays bounded by
+        ``FLUSH_BYTES`` plus one chunk). ``progress(n)`` is called with the data set bytes
+        written since its last call."""
+        if hasattr(dataset, "readinto") and hasattr(dataset, "length"):
+            self._driver.send_dataset(context_id, message, dataset, progress)
+            return
         queued = 0
         for n in self.assoc.iter_send_message(context_id, message, dataset):
             queued += n
@@ -90,11 +110,57 @@ class ClientAssociation:
         return self._driver.next_event()
 
     def receive_message(self) -> MessageReceived:
+        """The next whole message, request or response (requests are the caller's to answer:
+        ``dispatch_request`` does it the standard way)."""
         while True:
             event = self._driver.next_event()
             if isinstance(event, MessageReceived):
                 return event
             self._unexpected(event)
+
+    def wait_response(self, message_id: int, response_type=None) -> MessageReceived:
+        """Read until the response to our request ``message_id`` (of ``response_type``, if
+        given) arrives and return it. Requests from the peer meanwhile are answered through
+        ``dispatch_request``; stray responses are logged and skipped."""
+        while True:
+            got = self.receive_message()
+            msg = got.message
+            if not msg.is_request and \
+                    getattr(msg, "message_id_being_responded_to", None) == message_id and \
+                    (response_type is None or isinstance(msg, response_type)):
+                return got
+            if not self.dispatch_request(got):
+                log.debug("ignoring %s while waiting for the response to message %d",
+                          msg.name, message_id)
+
+    def dispatch_request(self, event: MessageReceived) -> bool:
+        """Answer ``event`` if it is a request (see the class docstring); False otherwise.
+        A C-CANCEL-RQ has no response: it is only logged."""
+        msg = event.message
+        if not msg.is_request:
+            return False
+        if isinstance(msg, C_CANCEL_RQ):
+            log.info("ignoring a C-CANCEL-RQ for message %s: nothing of ours to cancel",
+                     msg.message_id_being_responded_to)
+            return True
+        if self.on_request is None:
+            log.warning("answering the unsolicited %s with 0x%04X (no on_request handler)",
+                        msg.name, STATUS_UNRECOGNIZED_OPERATION)
+            answer = STATUS_UNRECOGNIZED_OPERATION
+        else:
+            try:
+                answer = self.on_request(self, event)
+            except Exception:  # the handler's bug: a failure status, not a dead association
+                log.exception("on_request failed for %s", msg.name)
+                answer = STATUS_PROCESSING_FAILURE
+        dataset = None
+        if isinstance(answer, tuple):
+            answer, dataset = answer
+        if answer is None:
+            answer = 0x0000
+        rsp = answer if isinstance(answer, DIMSEMessage) else response_for(msg, int(answer))
+        self.send_message(event.context_id, rsp, dataset)
+        return True
 
     def _unexpected(self, event):
         if isinstance(event, Aborted):
@@ -115,12 +181,7 @@ class ClientAssociation:
         message_id = self.next_message_id()
         self.send_message(context_id, C_ECHO_RQ(message_id=message_id,
                                                 affected_sop_class_uid=VERIFICATION_SOP_CLASS))
-        while True:
-            got = self.receive_message()
-            if isinstance(got.message, C_ECHO_RSP) and \
-                    got.message.message_id_being_responded_to == message_id:
-                return got.message.status
-            log.debug("ignoring %s while waiting for C-ECHO-RSP", got.message.name)
+        return self.wait_response(message_id, C_ECHO_RSP).message.status
 
     def release(self) -> None:
         """A-RELEASE, then close the transport."""
@@ -166,11 +227,12 @@ def associate(host: str, port: int, *, tls_config: Optional[TLSConfig] = None,
               contexts: Sequence = (VERIFICATION_SOP_CLASS,), timeout: Optional[float] = 30.0,
               max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
               server_name: Optional[str] = None, extra_user_items: Sequence = (),
-              stream_datasets=False) -> ClientAssociation:
+              stream_datasets=False, on_request=None) -> ClientAssociation:
     """Connect (TLS when ``tls_config`` is given), send A-ASSOCIATE-RQ, wait for the answer.
     Raises AssociationRejected / AssociationAborted (the transport is closed then).
     ``extra_user_items``: more user information sub-items (SCP/SCU role selection, ...);
-    ``stream_datasets``: see ``Association`` (a C-GET SCU streams received C-STOREs)."""
+    ``stream_datasets``: see ``Association`` (a C-GET SCU streams received C-STOREs);
+    ``on_request``: answers the peer's requests, see ``ClientAssociation``."""
     transport = connect_transport(host, port, tls_config, timeout, server_name)
     assoc = Association("requestor", max_pdu_length=max_pdu_length,
                         stream_datasets=stream_datasets)
@@ -180,7 +242,7 @@ def associate(host: str, port: int, *, tls_config: Optional[TLSConfig] = None,
         while True:
             event = driver.next_event()
             if isinstance(event, Established):
-                return ClientAssociation(transport, assoc, timeout)
+                return ClientAssociation(transport, assoc, timeout, on_request=on_request)
             if isinstance(event, (Rejected, Aborted)):
                 raise event.as_error()
             if event is None:
@@ -194,7 +256,13 @@ def associate(host: str, port: int, *, tls_config: Optional[TLSConfig] = None,
 # ---- acceptor ---------------------------------------------------------------------------
 @dataclass
 class ServedAssociation:
-    """What happened on one association a server handled."""
+    """What happened on one association a server handled.
+
+    ``operations``: the other services served, one dict each with at least ``service`` and
+    ``status`` (the final status answered): Query/Retrieve ("find", "move", "get", with
+    ``matches`` or the sub-operation counts and ``destination``) and DIMSE-N ("n_get", "n_set",
+    "n_action", "n_create", "n_delete", with ``sop_class`` and ``instance``; ``error`` when the
+    handler failed). ``event_statuses``: the statuses of the N-EVENT-REPORT-RSPs we received."""
 
     calling_ae: Optional[str] = None
     called_ae: Optional[str] = None
@@ -209,12 +277,16 @@ class ServedAssociation:
     failed: int = 0                # C-STORE: objects refused (status != 0)
     bytes_received: int = 0        # C-STORE: data set bytes received
     seconds: float = 0.0
+    operations: list = field(default_factory=list)
+    event_statuses: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"calling_ae": self.calling_ae, "called_ae": self.called_ae, "peer": self.peer,
                 "outcome": self.outcome, "echoes": self.echoes, "error": self.error,
                 "stored": self.stored, "failed": self.failed,
                 "bytes_received": self.bytes_received, "seconds": round(self.seconds, 6),
+                "operations": [dict(op) for op in self.operations],
+                "event_statuses": list(self.event_statuses),
                 "rejected": list(self.rejected) if self.rejected else None,
                 "session": self.session.to_dict() if self.session is not None else None}
 
@@ -224,12 +296,47 @@ class ServedAssociation:
         if self.session is not None:
             suite = f"{self.session.protocol.label} {self.session.cipher_suite.name}"
         what = [f"{self.echoes} C-ECHO"] if self.echoes else []
-        if self.stored or self.failed or not self.echoes:
+        if self.stored or self.failed or not (self.echoes or self.operations):
             what.append(f"{self.stored} objects received"
                         + (f", {self.failed} failed" if self.failed else ""))
-        return (f"association from {self.peer or '?'} {self.calling_ae} -> {self.called_ae} "
+        what.extend(_n_service_counts(self.operations, self.event_statuses))
+        line = (f"association from {self.peer or '?'} {self.calling_ae} -> {self.called_ae} "
                 f"[{suite}]: {self.outcome}, {', '.join(what)}"
                 + (f" ({self.error})" if self.error else ""))
+        return line + "".join(_qr_details(op) for op in self.operations
+                              if op.get("service") in ("find", "move", "get"))
+
+
+def _n_service_counts(operations, event_statuses) -> list:
+    """["2 N-SET", "1 N-CREATE (1 failed)", "1 N-EVENT-REPORT"] in first-seen order."""
+    counts: dict = {}
+    for op in operations:
+        service = op.get("service", "")
+        if not service.startswith("n_"):
+            continue
+        name = service.upper().replace("_", "-")
+        done, bad = counts.get(name, (0, 0))
+        status = op.get("status")
+        failed = "error" in op or status is None or category(status) == "Failure"
+        counts[name] = (done + 1, bad + failed)
+    out = [f"{n} {name}" + (f" ({bad} failed)" if bad else "")
+           for name, (n, bad) in counts.items()]
+    if event_statuses:
+        out.append(f"{len(event_statuses)} N-EVENT-REPORT")
+    return out
+
+
+def _qr_details(op: dict) -> str:
+    what = f"C-{op['service'].upper()}"
+    if op.get("destination"):
+        what += f" to {op['destination']}"
+    if op["service"] == "find":
+        what += f" {op.get('matches', 0)} matches"
+    else:
+        what += (f" {op.get('completed', 0)} completed, {op.get('failed', 0)} failed, "
+                 f"{op.get('warning', 0)} warning")
+    status = op.get("status")
+    return f"; {what}: " + ("no final status" if status is None else f"status 0x{status:04X}")
 
 
 VERIFICATION_ONLY = {VERIFICATION_SOP_CLASS: (IMPLICIT_VR_LITTLE_ENDIAN,) +

@@ -5,6 +5,15 @@ buffers without sending a PDU header in a TLS record of its own; ``Driver`` runs
 ``Association`` over a transport (flush, read, feed, ARTIM). A long-running service (a C-FIND,
 C-MOVE or C-GET SCP) uses ``poll_event`` to look for a C-CANCEL without blocking and ``unread``
 to hand an event it cannot handle back to the main loop.
+
+The bulk paths, both copy-once:
+
+* receiving: when the association is assembling a PDU in a buffer of its full size and the
+  transport can ``recv_into`` (plain TCP), the socket reads straight into that buffer; at PDU
+  boundaries a small chunk is read and fed (small PDUs then cost no copy at all);
+* sending a data set from a file (``send_dataset``): PDUs are laid out in one reusable buffer
+  per association (``ul.pdv_layout``), the file is read straight into the slots between the
+  headers, and the buffer goes out in one write (headers never in a TLS record of their own).
 """
 
 from __future__ import annotations
@@ -14,13 +23,22 @@ import socket
 import time
 from typing import Iterable, Optional
 
+from ..dimse.fragments import max_fragment_length
 from ..errors import ConnectionClosedError, DicomTLSError
 from ..tls.config import TLSConfig
 from ..ul.association import NEED_DATA, Association
+from ..ul.pdv_layout import layout_buffer_size
 from . import tls_socket
 
 RECV_CHUNK = 256 * 1024
+#: Read at a PDU boundary when the rest of a PDU can then be read in place: small PDUs still
+#: arrive whole, and at most this much of a large one is copied twice.
+BOUNDARY_CHUNK = 64 * 1024
 COALESCE = 64 * 1024  # smaller buffers are joined before a write; larger ones go out as they are
+#: The reusable send buffer of ``send_dataset``: whole PDUs of about this many bytes per write,
+#: plus room in front for the command PDU so an object smaller than this is a single write.
+SEND_TARGET = 4 << 20
+HEAD_ROOM = 16 << 10
 
 
 class PlainTransport:
@@ -44,6 +62,13 @@ class PlainTransport:
     def recv(self, max_bytes: int = RECV_CHUNK) -> bytes:
         try:
             return self.sock.recv(max_bytes)
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise ConnectionClosedError(f"connection reset by the peer: {exc}") from exc
+
+    def recv_into(self, buffer) -> int:
+        """Read into ``buffer``; 0 once the peer has closed."""
+        try:
+            return self.sock.recv_into(buffer)
         except (ConnectionResetError, BrokenPipeError) as exc:
             raise ConnectionClosedError(f"connection reset by the peer: {exc}") from exc
 
@@ -100,6 +125,8 @@ class Driver:
         self.timeout = timeout
         self.closed = False
         self._pending: list = []
+        self._send_buffer: Optional[memoryview] = None
+        self._recv_into = getattr(transport, "recv_into", None)
 
     def unread(self, event) -> None:
         """Hand ``event`` back: the next ``next_event``/``poll_event`` returns it first."""
@@ -131,6 +158,33 @@ class Driver:
         if bufs and not self.closed:
             write_buffers(self.transport, bufs)
 
+    def send_dataset(self, context_id: int, message, reader, progress=None) -> None:
+        """Send ``message`` with the data set ``reader`` supplies: an object with ``length``
+        (bytes) and ``readinto(view) -> int`` (a file opened unbuffered, e.g.
+        ``storage.part10.open_dataset``). Each data set byte is copied once, from the file
+        into the reusable send buffer; ``progress(n)`` gets the data set bytes of each write.
+        OSError if the reader fails or ends early (the message is then broken: abort)."""
+        wanted = max_fragment_length(self.assoc.peer_max_pdu_length)
+        size, fragment = layout_buffer_size(wanted, SEND_TARGET, HEAD_ROOM)
+        if self._send_buffer is None or len(self._send_buffer) != size:
+            self._send_buffer = memoryview(bytearray(size))
+        buf = self._send_buffer
+        layout = self.assoc.start_dataset(context_id, message, reader.length,
+                                          fragment_length=fragment)
+        while not layout.done:
+            head = self.assoc.buffers_to_send()
+            head_length = sum(len(b) for b in head)
+            if head_length > HEAD_ROOM:
+                write_buffers(self.transport, head)
+                head, head_length = (), 0
+            # Only whole PDUs after the head: the head room is not filled with a runt fragment.
+            out, slots = layout.frame(buf[:head_length + size - HEAD_ROOM], head)
+            for slot in slots:
+                _fill(reader, slot)
+            self.transport.sendall(out)
+            if progress is not None:
+                progress(sum(len(s) for s in slots))
+
     def next_event(self):
         """The next event; reads from the transport as needed. None once the association is
         finished and the transport closed."""
@@ -156,16 +210,26 @@ class Driver:
             left = max(0.0, deadline - time.monotonic())
             wait = left if wait is None else min(wait, left)
         _raw_socket(self.transport).settimeout(wait)
+        view = self.assoc.receive_buffer() if self._recv_into is not None else None
         try:
-            data = self.transport.recv(RECV_CHUNK)
+            if view is not None:
+                n = self._recv_into(view)
+                data = b""
+            else:
+                n = 0
+                data = self.transport.recv(RECV_CHUNK if self._recv_into is None
+                                           else BOUNDARY_CHUNK)
         except (socket.timeout, TimeoutError):
             if deadline is not None and time.monotonic() >= deadline:
                 self.assoc.check_timers()
                 return
             raise
         except ConnectionClosedError:
-            data = b""
-        self.assoc.receive_data(data)
+            n, data = 0, b""
+        if n:
+            self.assoc.received_into(n)
+        else:
+            self.assoc.receive_data(data)
 
     def close(self) -> None:
         if not self.closed:
@@ -174,6 +238,16 @@ class Driver:
                 self.transport.close()
             except (OSError, DicomTLSError):
                 pass
+
+
+def _fill(reader, view: memoryview) -> None:
+    """Fill ``view`` from ``reader`` completely; OSError if it ends first."""
+    while len(view):
+        n = reader.readinto(view)
+        if not n:
+            raise OSError(f"the data set ended {len(view)} bytes before its announced length "
+                          f"(did the file change?)")
+        view = view[n:]
 
 
 def connect_transport(host: str, port: int, tls_config: Optional[TLSConfig], timeout: Optional[float],

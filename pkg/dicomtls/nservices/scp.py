@@ -112,8 +112,8 @@ class NServiceHandler:
         return True
 
     def close(self, result: ServedAssociation) -> None:
-        result.operations = self.operations  # what was asked, with the status answered
-        result.event_statuses = self.event_statuses
+        result.operations.extend(self.operations)  # what was asked, with the status answered
+        result.event_statuses.extend(self.event_statuses)
 
     # -- the operations --
     def _serve(self, assoc, event) -> None:
@@ -124,7 +124,7 @@ class NServiceHandler:
         else:
             sop_class, instance = msg.requested_sop_class_uid, msg.requested_sop_instance_uid
         req = NRequest(msg, ctx, assoc.contexts[ctx].transfer_syntax, self.calling_ae)
-        data = None
+        data, error = None, None
         target = self.handlers.get(sop_class)
         if target is None:
             status = SOP_CLASS_NOT_SUPPORTED
@@ -136,11 +136,12 @@ class NServiceHandler:
                                                     event.dataset, req)
             except Exception as exc:  # the handler's bug: a failure status, not a dead link
                 log.exception("%s handler for %s failed", method, sop_class)
-                status, data = PROCESSING_FAILURE, None
+                status, data, error = PROCESSING_FAILURE, None, str(exc)
                 req.events.clear()
-                self.operations.append({"service": method, "error": str(exc)})
-        self.operations.append({"service": method, "sop_class": sop_class,
-                                "instance": instance, "status": status})
+        op = {"service": method, "sop_class": sop_class, "instance": instance, "status": status}
+        if error is not None:
+            op["error"] = error  # one entry per request, whatever happened
+        self.operations.append(op)
         rsp = rsp_cls(message_id_being_responded_to=msg.message_id, status=status,
                       affected_sop_class_uid=sop_class, affected_sop_instance_uid=instance)
         if isinstance(msg, N_ACTION_RQ):

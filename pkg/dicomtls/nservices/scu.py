@@ -91,16 +91,22 @@ class NServiceClient:
             if isinstance(msg, rsp_type) and \
                     msg.message_id_being_responded_to == message.message_id:
                 return msg, got.dataset
-            log.debug("ignoring %s while waiting for %s", msg.name, rsp_type.name)
+            if not self.assoc.dispatch_request(got):  # other requests: answered, not dropped
+                log.debug("ignoring %s while waiting for %s", msg.name, rsp_type.name)
 
-    def _answer_event(self, got) -> int:
+    def _event_answer(self, got) -> int:
+        """Record an N-EVENT-REPORT-RQ and decide its status (``on_event_report``)."""
         rq = got.message
         self.events.append((rq, got.dataset))
-        status = 0x0000
-        if self.on_event_report is not None:
-            ts = self.assoc.contexts[got.context_id].transfer_syntax
-            answer = self.on_event_report(rq, got.dataset, ts)
-            status = 0x0000 if answer is None else int(answer)
+        if self.on_event_report is None:
+            return 0x0000
+        ts = self.assoc.contexts[got.context_id].transfer_syntax
+        answer = self.on_event_report(rq, got.dataset, ts)
+        return 0x0000 if answer is None else int(answer)
+
+    def _answer_event(self, got) -> int:
+        status = self._event_answer(got)
+        rq = got.message
         self.assoc.send_message(got.context_id, N_EVENT_REPORT_RSP(
             message_id_being_responded_to=rq.message_id, status=status,
             affected_sop_class_uid=rq.affected_sop_class_uid,
@@ -157,7 +163,17 @@ class NServiceClient:
             if isinstance(got.message, N_EVENT_REPORT_RQ):
                 self._answer_event(got)
                 return got.message, got.dataset
-            log.debug("ignoring %s while waiting for N-EVENT-REPORT-RQ", got.message.name)
+            if not self.assoc.dispatch_request(got):
+                log.debug("ignoring %s while waiting for N-EVENT-REPORT-RQ", got.message.name)
+
+    def handle_request(self, assoc, event):
+        """An ``on_request`` handler for the association (``associate(on_request=client.
+        handle_request)`` or ``assoc.on_request = ...``): N-EVENT-REPORTs that arrive while
+        the association waits elsewhere (an ``echo()``, a C-STORE) are answered and recorded
+        like those that arrive during an N-service call; other requests get 0x0211."""
+        if isinstance(event.message, N_EVENT_REPORT_RQ):
+            return self._event_answer(event)
+        return 0x0211
 
 
 __all__ = ["NServiceClient", "decode_dataset", "encode_dataset"]

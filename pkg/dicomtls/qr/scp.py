@@ -20,16 +20,14 @@ comes with it), 0xA702 (all failed), 0xFE00 (cancelled).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, fields
 from typing import Mapping, Optional
 
 from ..dimse.messages import (C_CANCEL_RQ, C_FIND_RQ, C_FIND_RSP, C_GET_RQ, C_GET_RSP,
                               C_MOVE_RQ, C_MOVE_RSP, C_STORE_RQ, C_STORE_RSP)
 from ..dimse.status import category
 from ..errors import DicomTLSError
-from ..io.association_runner import FLUSH_BYTES, ServedAssociation, associate
-from ..storage.part10 import Part10Error, convert_dataset, iter_dataset_chunks, read_dataset, \
-    read_meta
+from ..io.association_runner import ServedAssociation, associate
+from ..storage.part10 import Part10Error, convert_dataset, open_dataset, read_dataset, read_meta
 from ..storage.scp import SUPPORTED, StorageHandler, StorageServer, accept_contexts, \
     STORAGE_SOP_CLASSES
 from ..storage.scu import _choose, plan_contexts
@@ -52,40 +50,9 @@ QR_SUPPORTED = dict(SUPPORTED)
 QR_SUPPORTED.update({uid: QR_TRANSFER_SYNTAXES for uid in QR_SOP_CLASSES})
 
 
-@dataclass
-class QRServedAssociation(ServedAssociation):
-    """``ServedAssociation`` plus the Q/R operations served: one dict each, with ``service``
-    (find/move/get), ``status`` (final), ``destination`` (C-MOVE), ``matches`` (C-FIND) and
-    the sub-operation counts (C-MOVE/C-GET)."""
-
-    operations: list = field(default_factory=list)
-
-    @classmethod
-    def extend(cls, result: ServedAssociation, operations) -> "QRServedAssociation":
-        out = cls(**{f.name: getattr(result, f.name) for f in fields(ServedAssociation)})
-        out.operations = list(operations)
-        return out
-
-    def to_dict(self) -> dict:
-        out = super().to_dict()
-        out["operations"] = [dict(op) for op in self.operations]
-        return out
-
-    def summary(self) -> str:
-        line = super().summary()
-        for op in self.operations:
-            what = f"C-{op['service'].upper()}"
-            if op.get("destination"):
-                what += f" to {op['destination']}"
-            if op["service"] == "find":
-                what += f" {op.get('matches', 0)} matches"
-            else:
-                what += (f" {op.get('completed', 0)} completed, {op.get('failed', 0)} failed, "
-                         f"{op.get('warning', 0)} warning")
-            status = op.get("status")
-            line += f"; {what}: " + ("no final status" if status is None else
-                                     f"status 0x{status:04X}")
-        return line
+#: Q/R operations are a first-class field of ``ServedAssociation`` now (``operations``, counted
+#: by its ``summary()``); the old name stays for callers that imported it.
+QRServedAssociation = ServedAssociation
 
 
 class _Stop(Exception):
@@ -97,8 +64,9 @@ class QRHandler(StorageHandler):
 
     def __init__(self, out_dir, *, index: Optional[StorageIndex] = None,
                  ae_table: Optional[Mapping[str, tuple]] = None, tls_config=None,
-                 ae_title: str = "DICOMTLS", timeout: Optional[float] = 30.0, on_stored=None):
-        super().__init__(out_dir, on_stored=on_stored)
+                 ae_title: str = "DICOMTLS", timeout: Optional[float] = 30.0, on_stored=None,
+                 fsync: bool = True):
+        super().__init__(out_dir, on_stored=on_stored, fsync=fsync)
         self.index = index if index is not None else StorageIndex(out_dir)
         self.ae_table = {k.strip(): tuple(v) for k, v in (ae_table or {}).items()}
         self.tls_config = tls_config
@@ -156,6 +124,7 @@ class QRHandler(StorageHandler):
         if isinstance(msg, C_FIND_RQ):
             op["matches"] = 0
         self.operations.append(op)
+        result.operations.append(op)  # the same dict: it fills in as the operation goes on
 
         def respond(status, identifier=None, **counts):
             if not assoc.is_established:
@@ -308,9 +277,13 @@ class QRHandler(StorageHandler):
         ctx, syntax = _choose(view, meta)
         if ctx is None:
             return None, f"no accepted context for {meta.sop_class_uid} {meta.transfer_syntax_uid}"
-        if syntax == meta.transfer_syntax_uid:
-            return (ctx, meta), iter_dataset_chunks(meta)
-        return (ctx, meta), convert_dataset(read_dataset(meta), meta.transfer_syntax_uid, syntax)
+        try:
+            if syntax == meta.transfer_syntax_uid:
+                return (ctx, meta), open_dataset(meta)  # read straight into the send buffer
+            return (ctx, meta), convert_dataset(read_dataset(meta), meta.transfer_syntax_uid,
+                                                syntax)
+        except (Part10Error, OSError) as exc:
+            return None, str(exc)
 
     def _store_over(self, sub, rec, move_rq) -> Optional[int]:
         """One C-STORE sub-operation on the C-MOVE sub-association; its status (None: failed
@@ -322,16 +295,15 @@ class QRHandler(StorageHandler):
         ctx, meta = where
         message_id = sub.next_message_id()
         try:
-            sub.send_message(ctx, C_STORE_RQ(
-                message_id=message_id, affected_sop_class_uid=meta.sop_class_uid,
-                affected_sop_instance_uid=meta.sop_instance_uid, priority=0,
-                move_originator_application_entity_title=self.calling_ae or None,
-                move_originator_message_id=move_rq.message_id), data)
-            while True:
-                got = sub.receive_message()
-                if isinstance(got.message, C_STORE_RSP) and \
-                        got.message.message_id_being_responded_to == message_id:
-                    return got.message.status
+            try:
+                sub.send_message(ctx, C_STORE_RQ(
+                    message_id=message_id, affected_sop_class_uid=meta.sop_class_uid,
+                    affected_sop_instance_uid=meta.sop_instance_uid, priority=0,
+                    move_originator_application_entity_title=self.calling_ae or None,
+                    move_originator_message_id=move_rq.message_id), data)
+            finally:
+                _close(data)
+            return sub.wait_response(message_id, C_STORE_RSP).message.status
         except (DicomTLSError, OSError) as exc:
             log.warning("C-MOVE sub-operation failed: %s", exc)
             return None
@@ -345,15 +317,22 @@ class QRHandler(StorageHandler):
         ctx, meta = where
         self._store_id = self._store_id % 0xFFFF + 1
         message_id = self._store_id
-        queued = 0
-        for n in assoc.iter_send_message(ctx, C_STORE_RQ(
-                message_id=message_id, affected_sop_class_uid=meta.sop_class_uid,
-                affected_sop_instance_uid=meta.sop_instance_uid, priority=0), data):
-            queued += n
-            if queued >= FLUSH_BYTES:
+        rq = C_STORE_RQ(message_id=message_id, affected_sop_class_uid=meta.sop_class_uid,
+                        affected_sop_instance_uid=meta.sop_instance_uid, priority=0)
+        try:
+            if hasattr(data, "readinto"):
+                self.driver.send_dataset(ctx, rq, data)
+            else:
+                assoc.send_message(ctx, rq, data)
                 self.driver.flush()
-                queued = 0
-        self.driver.flush()
+        except OSError as exc:  # the file failed half-way: this message cannot be finished
+            log.warning("C-GET: %s: %s", meta.path, exc)
+            if assoc.fsm.allows("Evt15"):
+                assoc.abort()
+                self.driver.flush()
+            raise _Stop() from exc
+        finally:
+            _close(data)
         while True:
             event = self.driver.next_event()
             if event is None or isinstance(event, Aborted):
@@ -368,6 +347,11 @@ class QRHandler(StorageHandler):
                     self._cancel_ids.add(event.message.message_id_being_responded_to)
                     continue
             self._deferred.append(event)
+
+
+def _close(data) -> None:
+    if hasattr(data, "close"):
+        data.close()
 
 
 class QRServer(StorageServer):
@@ -389,10 +373,9 @@ class QRServer(StorageServer):
         handler = QRHandler(self.out_dir, index=self.index, ae_table=self.ae_table,
                             tls_config=self.move_tls_config or self.tls_config,
                             ae_title=self.ae_title or "DICOMTLS", timeout=self.timeout,
-                            on_stored=self.on_stored)
+                            on_stored=self.on_stored, fsync=self.fsync)
         result = serve_association(transport, ae_title=self.ae_title, supported=QR_SUPPORTED,
                                    timeout=self.timeout, handler=handler)
-        result = QRServedAssociation.extend(result, handler.operations)
         log.info("%s", result.summary())
         return result
 

@@ -178,7 +178,8 @@ def _run(assoc, context_id, rq, ts, identifier, result, *, on_store=None,
         if not isinstance(event, MessageReceived):
             continue
         msg = event.message
-        if getattr(msg, "message_id_being_responded_to", None) != rq.message_id:
+        if msg.is_request or getattr(msg, "message_id_being_responded_to", None) != rq.message_id:
+            assoc.dispatch_request(event)  # a request from the peer is answered, not dropped
             continue
         result.responses += 1
         _update(result, msg)

@@ -1,9 +1,11 @@
 """DICOM Part 10 files (PS3.10 7.1): read the file meta cheaply, write preamble + meta + data set.
 
-Reading (``read_meta``) looks only at the 128-byte preamble, "DICM" and group 0002, with a tiny
-Explicit VR Little Endian reader; the data set is never decoded. The result says where the data
+Reading (``read_meta``) looks only at the 128-byte preamble, "DICM", group 0002 (with a tiny
+Explicit VR Little Endian reader) and the data set's first elements up to its SOP Class and
+Instance UIDs (``sop_identity``); the data set is never decoded. The result says where the data
 set starts (``dataset_offset``), so a sender can stream the bytes exactly as stored
-(``iter_dataset_chunks``: bounded reads, never the whole file at once). Files whose meta our
+(``open_dataset``: a reader whose ``readinto`` fills the sender's buffer directly; or
+``iter_dataset_chunks``: bounded reads, never the whole file at once). Files whose meta our
 reader does not understand fall back to pydicom's ``read_file_meta_info``.
 
 Writing (``file_meta_bytes`` + ``Part10Writer``): the preamble, "DICM", a file meta group with
@@ -25,6 +27,8 @@ from typing import Iterator, Optional
 from ..errors import DicomTLSError
 from ..ul.negotiation import (EXPLICIT_VR_LITTLE_ENDIAN, IMPLEMENTATION_CLASS_UID,
                               IMPLEMENTATION_VERSION_NAME, IMPLICIT_VR_LITTLE_ENDIAN)
+from .sop_identity import LONG_VRS as _LONG_VRS
+from .sop_identity import dataset_sop_uids, dataset_sop_uids_with_pydicom
 
 PREAMBLE_LENGTH = 128
 MAGIC = b"DICM"
@@ -32,9 +36,6 @@ MAGIC = b"DICM"
 CONVERTIBLE = (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN)
 DEFAULT_CHUNK = 4 << 20
 
-# Explicit VR: these VRs have a 2-byte reserved field and a 4-byte length (PS3.5 7.1.2).
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR",
-             b"UT", b"UV"}
 _TAG_VR = struct.Struct("<HH2s")
 
 
@@ -44,12 +45,18 @@ class Part10Error(DicomTLSError):
 
 @dataclass(frozen=True)
 class FileMeta:
+    """``sop_class_uid`` / ``sop_instance_uid`` are the data set's (0008,0016) / (0008,0018),
+    what a C-STORE-RQ must name; the file meta's Media Storage values, which may differ, are
+    ``media_sop_class_uid`` / ``media_sop_instance_uid`` (used when the data set has none)."""
+
     path: str
     sop_class_uid: str
     sop_instance_uid: str
     transfer_syntax_uid: str
     dataset_offset: int
     file_size: int
+    media_sop_class_uid: str = ""
+    media_sop_instance_uid: str = ""
 
     @property
     def dataset_length(self) -> int:
@@ -119,7 +126,12 @@ def read_meta(path: str | os.PathLike) -> FileMeta:
     if not (ts and cls and inst):
         raise Part10Error(f"{path}: the file meta lacks "
                           f"{'TransferSyntaxUID' if not ts else 'MediaStorageSOPClassUID' if not cls else 'MediaStorageSOPInstanceUID'}")
-    return FileMeta(path, cls, inst, ts, offset, size)
+    try:
+        ds_cls, ds_inst = dataset_sop_uids(memoryview(head)[offset:], ts,
+                                           complete=size <= len(head))
+    except (ValueError, struct.error):
+        ds_cls, ds_inst = dataset_sop_uids_with_pydicom(path)
+    return FileMeta(path, ds_cls or cls, ds_inst or inst, ts, offset, size, cls, inst)
 
 
 def _meta_with_pydicom(path: str) -> tuple[str, str, str, int]:
@@ -147,6 +159,44 @@ def iter_dataset_chunks(meta: FileMeta, chunk_size: int = DEFAULT_CHUNK) -> Iter
             if not chunk:
                 return
             yield chunk
+
+
+class DatasetReader:
+    """The data set of a Part 10 file as a reader for ``Driver.send_dataset``: ``length`` bytes
+    from ``dataset_offset``, read with ``readinto`` straight into the caller's buffer (the file
+    is opened unbuffered: no intermediate copy). Opening checks that the file still has the
+    size ``read_meta`` saw, so a file replaced since the scan is not sent half old, half new."""
+
+    def __init__(self, meta: FileMeta):
+        self.meta = meta
+        self.length = meta.dataset_length
+        self._file = open(meta.path, "rb", buffering=0)
+        try:
+            size = os.fstat(self._file.fileno()).st_size
+            if size != meta.file_size:
+                raise Part10Error(f"{meta.path}: the file changed since it was scanned "
+                                  f"({meta.file_size} -> {size} bytes)")
+            self._file.seek(meta.dataset_offset)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def readinto(self, view) -> int:
+        return self._file.readinto(view)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_dataset(meta: FileMeta) -> DatasetReader:
+    """``DatasetReader(meta)``; OSError or Part10Error if the file cannot be read as scanned."""
+    return DatasetReader(meta)
 
 
 def read_dataset(meta: FileMeta) -> bytes:
@@ -223,5 +273,6 @@ def convert_dataset(data: bytes, from_syntax: str, to_syntax: str) -> bytes:
     return out.getvalue()
 
 
-__all__ = ["CONVERTIBLE", "FileMeta", "Part10Error", "convert_dataset", "file_meta_bytes",
-           "iter_dataset_chunks", "read_dataset", "read_meta", "write_part10"]
+__all__ = ["CONVERTIBLE", "DatasetReader", "FileMeta", "Part10Error", "convert_dataset",
+           "file_meta_bytes", "iter_dataset_chunks", "open_dataset", "read_dataset", "read_meta",
+           "write_part10"]

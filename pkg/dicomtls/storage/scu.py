@@ -6,7 +6,8 @@
    syntax (so the data set can go as stored), plus one offering both uncompressed little-endian
    syntaxes when a file has one of them (the conversion fallback).
 3. ``store(...)`` sends each file's data set as stored when its context accepted the stored
-   syntax, streamed from disk in chunks (a 1 GiB file never sits in memory); converts Implicit
+   syntax, read from disk straight into the association's reusable send buffer (a 1 GiB file
+   never sits in memory, and each byte is copied once in user space); converts Implicit
    <-> Explicit VR LE when only the other was accepted; any other mismatch fails that file with
    a clear error and the rest go on. ``progress(Progress)`` is called as bytes go out.
 """
@@ -19,19 +20,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
-from ..dimse.fragments import max_fragment_length
 from ..dimse.messages import C_STORE_RQ, C_STORE_RSP
 from ..dimse.status import category, status_name
 from ..errors import AssociationError, DicomTLSError
 from ..io.association_runner import associate
 from ..ul.negotiation import DEFAULT_MAX_PDU_LENGTH, VERIFICATION_SOP_CLASS
-from .part10 import (CONVERTIBLE, FileMeta, Part10Error, convert_dataset, iter_dataset_chunks,
+from .part10 import (CONVERTIBLE, FileMeta, Part10Error, convert_dataset, open_dataset,
                      read_dataset, read_meta)
 
 log = logging.getLogger(__name__)
 
 MAX_CONTEXTS = 128
-CHUNK_TARGET = 4 << 20
 
 
 @dataclass
@@ -189,8 +188,6 @@ def store(host: str, port: int, paths: Iterable, *, tls_config=None,
                       calling_ae=calling_ae, contexts=contexts, timeout=timeout,
                       max_pdu_length=max_pdu_length, server_name=server_name)
     summary.session = assoc.session
-    fragment = max_fragment_length(assoc.assoc.peer_max_pdu_length)
-    chunk = max(1, CHUNK_TARGET // fragment) * fragment  # whole fragments: no runt PDVs
     broken: Optional[str] = None
     try:
         for meta in metas:
@@ -206,7 +203,7 @@ def store(host: str, port: int, paths: Iterable, *, tls_config=None,
                 continue
             try:
                 if syntax == meta.transfer_syntax_uid:
-                    dataset = iter_dataset_chunks(meta, chunk)
+                    dataset = open_dataset(meta)
                 else:
                     dataset = convert_dataset(read_dataset(meta), meta.transfer_syntax_uid,
                                               syntax)
@@ -225,13 +222,12 @@ def store(host: str, port: int, paths: Iterable, *, tls_config=None,
                 report()
 
             try:
-                assoc.send_message(context_id, rq, dataset, progress=sent)
-                while True:
-                    got = assoc.receive_message()
-                    if isinstance(got.message, C_STORE_RSP) and \
-                            got.message.message_id_being_responded_to == message_id:
-                        break
-                    log.debug("ignoring %s while waiting for C-STORE-RSP", got.message.name)
+                try:
+                    assoc.send_message(context_id, rq, dataset, progress=sent)
+                finally:
+                    if hasattr(dataset, "close"):
+                        dataset.close()
+                got = assoc.wait_response(message_id, C_STORE_RSP)
             except OSError as exc:  # reading the file failed half-way: the message is broken
                 result.error = f"{meta.path}: {exc}"
                 broken = f"association aborted after a read error on {meta.path}"

@@ -40,17 +40,19 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 from ..dimse.fragments import CommandComplete, DatasetComplete, DatasetFragment, MessageAssembler, \
-    iter_fragments
-from ..dimse.messages import C_STORE_RQ, DIMSEMessage
-from ..errors import (ABORT_INVALID_PDU_PARAMETER_VALUE, AssociationAborted, AssociationRejected,
-                      DIMSEError, LocalProtocolError, PDUError,
+    iter_fragments, max_fragment_length
+from ..dimse.messages import DIMSEMessage
+from ..errors import (ABORT_INVALID_PDU_PARAMETER_VALUE, DIMSEError, LocalProtocolError, PDUError,
                       RemoteProtocolError)
 from . import fsm as _fsm
+from .events import (NEED_DATA, Aborted, AssociateRequested, DatasetStarted, Established,  # noqa: F401
+                     Event, MessageReceived, Rejected, ReleaseRequested, Released,
+                     stream_c_store)
 from .framing import PDUReader
+from .pdv_layout import DatasetLayout
 from .items import PresentationContextAC
 from .negotiation import (DEFAULT_MAX_PDU_LENGTH, NegotiatedContext, accepted_contexts,
                           build_accept, build_request, negotiate_contexts, negotiated,
@@ -60,103 +62,6 @@ from .pdu import (AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, AReleaseRP, 
 
 DEFAULT_ARTIM_TIMEOUT = 30.0
 DEFAULT_MAX_DATASET_LENGTH = 64 << 20
-
-
-class _NeedData:
-    def __repr__(self):
-        return "NEED_DATA"
-
-
-#: ``next_event()`` returns this when it needs more bytes from the peer.
-NEED_DATA = _NeedData()
-
-
-# ---- events --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class AssociateRequested:
-    """Acceptor: an A-ASSOCIATE-RQ arrived; answer with ``accept()`` or ``reject(...)``."""
-
-    request: AAssociateRQ
-
-
-@dataclass(frozen=True)
-class Established:
-    """The association is up. ``contexts``: every proposed context with its result, by ID."""
-
-    contexts: Mapping[int, NegotiatedContext]
-    peer_max_pdu_length: int
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A-ASSOCIATE-RJ received (requestor) or sent by the provider on our behalf (``local``)."""
-
-    rj: AAssociateRJ
-    local: bool = False
-
-    def as_error(self) -> AssociationRejected:
-        return AssociationRejected(
-            f"association rejected: result {self.rj.result}, source {self.rj.source}, "
-            f"reason {self.rj.reason} ({self.rj.reason_name})",
-            result=self.rj.result, source=self.rj.source, reason=self.rj.reason)
-
-
-@dataclass(frozen=True)
-class MessageReceived:
-    """A whole DIMSE message; ``dataset`` is its data set's bytes, or None if it has none."""
-
-    context_id: int
-    message: DIMSEMessage
-    dataset: Optional[bytes] = None
-
-
-@dataclass(frozen=True)
-class DatasetStarted:
-    """Streaming path: ``message``'s command is complete and its data set follows as
-    ``DatasetFragment`` events, then ``DatasetComplete``."""
-
-    context_id: int
-    message: DIMSEMessage
-
-
-def stream_c_store(message: DIMSEMessage) -> bool:
-    """The default streaming predicate: C-STORE-RQ data sets are streamed."""
-    return isinstance(message, C_STORE_RQ)
-
-
-@dataclass(frozen=True)
-class ReleaseRequested:
-    """The peer sent A-RELEASE-RQ; answer with ``release()``. ``collision``: both sides asked."""
-
-    collision: bool = False
-
-
-@dataclass(frozen=True)
-class Released:
-    """The association is released (our A-RELEASE-RP sent, or the peer's received)."""
-
-
-@dataclass(frozen=True)
-class Aborted:
-    """A-ABORT / A-P-ABORT. ``source`` 0 service-user, 2 service-provider; ``local`` is True when
-    this side sent the A-ABORT (``error`` then says why, if a peer error caused it)."""
-
-    source: int
-    reason: int
-    local: bool = False
-    error: Optional[BaseException] = field(default=None, compare=False)
-    transport_closed: bool = False
-
-    def as_error(self) -> AssociationAborted:
-        who = "we aborted" if self.local else "the peer aborted"
-        if self.transport_closed:
-            who = "the transport closed"
-        why = f": {self.error}" if self.error else ""
-        return AssociationAborted(f"association aborted ({who}, source {self.source}, reason "
-                                  f"{self.reason}){why}", source=self.source, reason=self.reason)
-
-
-Event = Any  # one of the dataclasses above, or NEED_DATA
 
 
 class Association:
@@ -234,6 +139,15 @@ class Association:
             self._eof = True
         else:
             self._reader.feed(data)
+
+    def receive_buffer(self) -> Optional[memoryview]:
+        """A writable view where the next received bytes may go directly (the rest of a PDU
+        being assembled), or None: then read a chunk and ``receive_data`` it. After writing
+        ``n`` > 0 bytes into the view, call ``received_into(n)``."""
+        return None if self._eof else self._reader.recv_buffer()
+
+    def received_into(self, n: int) -> None:
+        self._reader.filled(n)
 
     def buffers_to_send(self) -> list:
         """The buffers to write, in order (PDU headers and payload views, never joined)."""
@@ -325,24 +239,51 @@ class Association:
 
     def iter_send_message(self, context_id: int, message: DIMSEMessage, dataset=None):
         """Like ``send_message`` but lazy: returns an iterator that queues one fragment per step
-        and yields the number of data set bytes queued (0 for command fragments). ``dataset`` may be bytes-like or an
-        iterable of chunks (read from a file as the iterator advances). Write
-        ``buffers_to_send()`` between steps to bound memory. The checks run at the call."""
+        and yields the number of data set bytes queued (0 for command fragments). ``dataset``
+        may be bytes-like or an iterable of chunks (read from a file as the iterator
+        advances). Write ``buffers_to_send()`` between steps to bound memory. The checks run
+        at the call."""
+        command = self._command_bytes(context_id, message, dataset is not None)
+        frags = iter_fragments(context_id, command, dataset, self.peer_max_pdu_length)
+        return self._queue_fragments(frags)
+
+    def _command_bytes(self, context_id: int, message: DIMSEMessage, has_dataset: bool) -> bytes:
         ctx = self.contexts.get(context_id)
         if ctx is None or not ctx.accepted:
             raise LocalProtocolError(f"presentation context {context_id} was not accepted")
         if not self.fsm.allows("Evt9"):
             raise _fsm.InvalidEventError(self.fsm.state, "Evt9")
-        if message.has_dataset != (dataset is not None):
-            message = dataclasses.replace(message, has_dataset=dataset is not None)
-        command = message.encode()
-        frags = iter_fragments(context_id, command, dataset, self.peer_max_pdu_length)
-        return self._queue_fragments(frags)
+        if message.has_dataset != has_dataset:
+            message = dataclasses.replace(message, has_dataset=has_dataset)
+        return message.encode()
 
     def _queue_fragments(self, frags):
         for frag in frags:
             self._run("Evt9", fragment=frag)
             yield 0 if frag.is_command else len(frag.data)
+
+    def start_dataset(self, context_id: int, message: DIMSEMessage, length: int, *,
+                      fragment_length: Optional[int] = None) -> DatasetLayout:
+        """Queue ``message``'s command and return the ``DatasetLayout`` for its data set of
+        ``length`` bytes, which the caller lays out into its own buffer and writes itself (see
+        ``pdv_layout``). The command stays in ``buffers_to_send()`` until then: pass those
+        buffers as ``head`` to ``DatasetLayout.frame`` or write them first. Fragments are at
+        most the peer's maximum (or ``fragment_length``, when smaller)."""
+        command = self._command_bytes(context_id, message, True)
+        peer_fragment = max_fragment_length(self.peer_max_pdu_length)
+        fragment_length = min(fragment_length or peer_fragment, peer_fragment)
+        for _ in self._queue_fragments(iter_fragments(context_id, command, None,
+                                                      self.peer_max_pdu_length)):
+            pass
+        return DatasetLayout(context_id, length, fragment_length, self._step_pdata)
+
+    def _step_pdata(self, pdus: int) -> None:
+        # One state-machine step (DT-1 in Sta6, AR-7 in Sta8) for a batch of data PDUs the
+        # caller writes itself: their bytes are laid out already, so the output is dropped.
+        if not self.fsm.allows("Evt9"):
+            raise _fsm.InvalidEventError(self.fsm.state, "Evt9")
+        self._before, self._event = self.fsm.state, "Evt9"
+        self.fsm.handle("Evt9")
 
     def release(self) -> None:
         """Ask to release (Evt11) or, after ``ReleaseRequested``, answer it (Evt14)."""

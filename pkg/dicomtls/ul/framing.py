@@ -126,6 +126,24 @@ class PDUReader:
             raise self._error
         return None
 
+    def recv_buffer(self) -> memoryview | None:
+        """The writable rest of the PDU being assembled, when its buffer has its full size (the
+        bounded case): a caller that reads straight into it (``socket.recv_into``) saves the
+        copy ``feed`` makes, then reports the count with ``filled(n)``. None at a PDU boundary
+        (read a chunk and ``feed`` it), after an error, or while an unbounded PDU still grows."""
+        body = self._body
+        if body is None or self._error is not None or len(body) < self._total:
+            return None
+        return body[self._filled:self._total]
+
+    def filled(self, n: int) -> None:
+        """``n`` bytes were written at the start of the view ``recv_buffer`` returned."""
+        if self._body is None or not 0 < n <= self._total - self._filled:
+            raise ValueError(f"filled({n}) does not match the buffer recv_buffer() gave")
+        self._filled += n
+        if self._filled == self._total:
+            self._finish()
+
     def _check(self, pdu_type: int, length: int) -> None:
         name = PDU_NAMES.get(pdu_type)
         if name is None:

@@ -1,0 +1,186 @@
+"""The bulk paths of C-STORE, end to end over loopback: small received fragments gathered into
+few writes, the fsync modes (per file + directory once per association, or ``--no-fsync``),
+early writeback of large objects, and a source file that changes under the SCU. The disk
+indirections of ``storage.scp`` are wrapped to count calls; every call still goes to the OS."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from dicomtls.io.association_runner import accept_transport, serve_association
+from dicomtls.io.tls_socket import listen
+from dicomtls.storage import scp as scp_module
+from dicomtls.storage.part10 import read_dataset, read_meta
+from dicomtls.storage.scp import SUPPORTED, StorageHandler, StorageServer, safe_filename
+from dicomtls.storage.scu import store
+
+from test_store import assert_stored_identical, make_object  # this directory is on sys.path
+
+
+@pytest.fixture
+def disk_calls(monkeypatch):
+    """Counts of writev (with the buffers per call), fsync of files and of directories, and
+    fadvise, all passed on to the real calls."""
+    calls = {"writev": [], "fsync_file": 0, "fsync_dir": 0, "fadvise": []}
+    real_writev, real_fsync, real_fadvise = os.writev, os.fsync, os.posix_fadvise
+
+    def writev(fd, buffers):
+        calls["writev"].append(len(buffers))
+        return real_writev(fd, buffers)
+
+    def fsync(fd):
+        calls["fsync_dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync_file"] += 1
+        return real_fsync(fd)
+
+    def fadvise(fd, offset, length, advice):
+        calls["fadvise"].append((offset, length, advice))
+        return real_fadvise(fd, offset, length, advice)
+
+    monkeypatch.setattr(scp_module, "_os_writev", writev)
+    monkeypatch.setattr(scp_module, "_os_fsync", fsync)
+    monkeypatch.setattr(scp_module, "_fadvise", fadvise)
+    return calls
+
+
+def test_small_pdus_are_gathered_into_few_writes(tmp_path, disk_calls):
+    """An SCP announcing 16 KiB PDUs gets 16 KiB fragments; they are written in runs of about
+    256 KiB (one writev with many buffers), and the file is byte-identical."""
+    src = tmp_path / "obj.dcm"
+    make_object(src, 3 << 20)
+    out = tmp_path / "out"
+    out.mkdir()
+    listener = listen("127.0.0.1", 0)
+    results = []
+
+    def serve():
+        transport = accept_transport(listener, None, 20)
+        results.append(serve_association(transport, supported=SUPPORTED, timeout=20,
+                                         max_pdu_length=16384, handler=StorageHandler(out)))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        summary = store("127.0.0.1", listener.getsockname()[1], [src], timeout=20)
+    finally:
+        thread.join(20)
+        listener.close()
+    assert summary.sent == 1 and results[0].stored == 1
+    assert_stored_identical(summary, out)
+    writes = disk_calls["writev"]
+    assert max(writes) >= 16                     # many 16 KiB fragments per system call
+    assert len(writes) <= (3 << 20) // (256 << 10) + 3
+
+
+@pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "no-fsync"])
+def test_fsync_per_file_and_directory_once_per_association(tmp_path, disk_calls, fsync):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(5):
+        make_object(src / f"{i}.dcm", 20_000)
+    out = tmp_path / "out"
+    with StorageServer(out, timeout=20, fsync=fsync) as server:
+        out.mkdir()
+        summary = store("127.0.0.1", server.port, [src], timeout=20)
+        server.close()
+    assert summary.sent == 5
+    assert_stored_identical(summary, out)
+    assert (disk_calls["fsync_file"], disk_calls["fsync_dir"]) == ((5, 1) if fsync else (0, 0))
+
+
+def test_large_object_writeback_starts_while_receiving(tmp_path, disk_calls):
+    """With fsync, every 16 MiB written has its writeback started (fadvise DONTNEED) so the
+    final fsync is short; without fsync nothing is advised."""
+    src = tmp_path / "big.dcm"
+    make_object(src, 40 << 20)
+    for fsync in (True, False):
+        out = tmp_path / f"out-{fsync}"
+        with StorageServer(out, timeout=30, fsync=fsync) as server:
+            out.mkdir()
+            summary = store("127.0.0.1", server.port, [src], timeout=30)
+            server.close()
+        assert summary.sent == 1
+        assert_stored_identical(summary, out)
+        advised = list(disk_calls["fadvise"])
+        disk_calls["fadvise"].clear()
+        if fsync:
+            assert len(advised) == 2 and {a for *_, a in advised} == {os.POSIX_FADV_DONTNEED}
+            assert advised[0][0] == 0 and advised[1][0] == advised[0][1]  # consecutive ranges
+        else:
+            assert advised == []
+
+
+def test_cli_serve_no_fsync(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    make_object(src / "a.dcm", 50_000)
+    out = tmp_path / "out"
+    cli = [sys.executable, "-m", "dicomtls.cli.main"]
+    serve = subprocess.Popen(cli + ["serve", "0", "--out", str(out), "--once", "--no-fsync"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = serve.stderr.readline()
+        assert "without fsync" in line
+        port = int(line.split("127.0.0.1:")[1].split(",")[0])
+        proc = subprocess.run(cli + ["store", "127.0.0.1", str(port), str(src), "--quiet"],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert serve.wait(20) == 0
+    finally:
+        serve.kill()
+    meta = read_meta(src / "a.dcm")
+    stored = out / safe_filename(meta.sop_instance_uid)
+    assert read_dataset(read_meta(stored)) == read_dataset(meta)
+
+
+def test_file_changed_after_the_scan_fails_that_file_only(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    make_object(src / "1.dcm", 6 << 20)
+    make_object(src / "2.dcm", 10_000)
+    make_object(src / "3.dcm", 10_000)
+    grown = []
+
+    def progress(p):  # while 1.dcm is being sent, 2.dcm grows
+        if not grown:
+            with open(src / "2.dcm", "ab") as f:
+                f.write(b"\0" * 8)
+            grown.append(True)
+
+    with StorageServer(tmp_path / "out", timeout=20) as server:
+        os.makedirs(tmp_path / "out")
+        summary = store("127.0.0.1", server.port, [src], timeout=20, progress=progress)
+        server.close()
+    r1, r2, r3 = summary.results
+    assert r1.ok and r3.ok and not r2.ok and r2.status is None
+    assert "changed since it was scanned" in r2.error
+    assert server.results[0].outcome == "released"
+
+
+def test_file_truncated_while_sending_aborts_and_leaves_nothing(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    make_object(src / "1.dcm", 12 << 20)
+    make_object(src / "2.dcm", 10_000)
+    cut = []
+
+    def progress(p):  # after the first 4 MiB write, 1.dcm shrinks to 5 MiB
+        if not cut:
+            os.truncate(src / "1.dcm", 5 << 20)
+            cut.append(True)
+
+    out = tmp_path / "out"
+    with StorageServer(out, timeout=20) as server:
+        out.mkdir()
+        summary = store("127.0.0.1", server.port, [src], timeout=20, progress=progress)
+        server.close()
+    r1, r2 = summary.results
+    assert not r1.ok and "before its announced length" in r1.error
+    assert not r2.ok and "aborted" in r2.error      # the association could not go on
+    assert os.listdir(out) == []                    # the partial object was discarded
+    assert server.results[0].outcome in ("aborted", "error")

@@ -105,6 +105,7 @@ class EchoServer(TLSServerAutomaton):
         for msg in self.buffer_in:
             if isinstance(msg, TLSClientHello) and s.tls_version is None:
                 if s.advertised_tls_version < self.low:
+                    self.vprint(f"client offers at most {s.advertised_tls_version:#06x}")
                     send_alert(self, 70)  # protocol_version
                     self.socket.close()
                     raise self.WAITING_CLIENT()
@@ -210,6 +211,8 @@ class EchoClient(TLSClientAutomaton):
     def get_next_msg(self, *a, **k):
         super().get_next_msg(*a, **k)
         for msg in self.buffer_in:
+            if isinstance(msg, TLSAlert) and msg not in self.alerts:  # for the error message
+                self.alerts.append(msg)
             if isinstance(msg, TLSCertificateRequest) and self.cur_session.tls_version == 0x0303:
                 listed = list(msg.sig_algs or [])
                 forced = self.cv_sigalg
@@ -246,7 +249,7 @@ def client(args) -> int:
                                                 0x0303: "tls12"}[high],
                        client_hello=client_hello(args, high), verb=True, **kw)
         c.cv_sigalg = int(args.cv_sigalg, 16) if args.cv_sigalg else None
-        c.received = bytearray()
+        c.received, c.alerts = bytearray(), []
         data = payload(args.size)
         want = expected_reply(data, args.expect)
         # One record per chunk: scapy does not fragment application data itself.
@@ -256,7 +259,9 @@ def client(args) -> int:
         s = c.cur_session
         log = c.__dict__.get("log", [])
         if not any("TLS handshake completed" in line for line in log):
-            raise RuntimeError("handshake failed: " + " | ".join(x for x in log[-4:] if x))
+            alerts = [a.sprintf("%descr%") for a in c.alerts]
+            raise RuntimeError(f"handshake failed (alerts received: {alerts}): "
+                               + " | ".join(x for x in log[-4:] if x))
         record.update(session_record("client", s, started), sent=len(data),
                       received=len(c.received))
         if args.keylog:
@@ -267,7 +272,8 @@ def client(args) -> int:
             raise RuntimeError(f"server certificate refused: {error}")
         if bytes(c.received) != want:
             raise RuntimeError(f"reply differs from the expected {args.expect} "
-                               f"({len(c.received)} of {len(want)} bytes)")
+                               f"({len(c.received)} of {len(want)} bytes; alerts received: "
+                               f"{[a.sprintf('%descr%') for a in c.alerts]})")
         record["ok"] = True
     except Exception as exc:
         record["error"] = error_text(exc)

@@ -54,7 +54,11 @@ def s_server(pki, cipher: str, version: str) -> tuple[Child, int]:
                    "-cert", pki.server_cert, "-key", pki.server_key, "-CAfile", pki.ca_cert,
                    "-Verify", "2", "-verify_return_error", "-naccept", "1", "-rev",
                    "-cipher", f"{cipher}@SECLEVEL=0", OPENSSL_VERSION[version]])
-    _wait_listening(child, port)
+    try:
+        _wait_listening(child, port)
+    except BaseException:
+        child.stop()
+        raise
     return child, port
 
 

@@ -265,8 +265,8 @@ EVP_PKEY *dt_kx_keygen_dh(OSSL_LIB_CTX *ctx, const uint8_t *p, size_t plen, cons
     EVP_PKEY *dom = NULL, *k = NULL;
     int bits;
 
-    if (plen > DTH_DH_MAX_BITS / 8 + 1 || plen > INT_MAX || glen > plen) {
-        ERR_raise_data(ERR_LIB_DH, DH_R_MODULUS_TOO_LARGE, "p is %zu bytes", plen);
+    if (plen > DTH_DH_MAX_BITS / 8 + 1 || glen > DTH_DH_MAX_BITS / 8 + 1) {
+        ERR_raise_data(ERR_LIB_DH, DH_R_MODULUS_TOO_LARGE, "p of %zu, g of %zu bytes", plen, glen);
         return NULL;
     }
     if ((bp = BN_bin2bn(p, (int)plen, NULL)) == NULL || (bg = BN_bin2bn(g, (int)glen, NULL)) == NULL

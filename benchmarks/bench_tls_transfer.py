@@ -73,10 +73,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_ours(pki, mib, version, suite) -> float:
+def run_ours(pki, mib, version, suite, *, engine="auto", extra_client=()) -> float:
     port = free_port()
     common = ["--ca", str(pki.ca_cert), "--min-version", version, "--max-version", version,
-              "--cipher", suite]
+              "--cipher", suite, "--engine", engine]
     server = subprocess.Popen(
         [sys.executable, "-m", "dicomtls.cli.main", "tls-server", str(port), "--once", "--sink",
          "--json", "--cert", str(pki.server_cert), "--key", str(pki.server_key)] + common,
@@ -88,7 +88,7 @@ def run_ours(pki, mib, version, suite) -> float:
         subprocess.run(
             [sys.executable, "-m", "dicomtls.cli.main", "tls-client", "127.0.0.1", str(port),
              "--send-bytes", str(mib << 20), "--json", "--cert", str(pki.client_cert),
-             "--key", str(pki.client_key)] + common,
+             "--key", str(pki.client_key)] + common + list(extra_client),
             check=True, stdout=subprocess.DEVNULL, timeout=600)
         out, _ = server.communicate(timeout=120)
     finally:

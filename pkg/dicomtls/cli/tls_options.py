@@ -38,6 +38,10 @@ def add_tls_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--client-preference", action="store_true",
                    help="a server picks by the client's order instead of its own")
     g.add_argument("--keylog", metavar="FILE", help="append NSS key log lines (for Wireshark)")
+    g.add_argument("--no-etm", action="store_true",
+                   help="do not offer or accept encrypt-then-MAC (RFC 7366), for testing peers")
+    g.add_argument("--no-ems", action="store_true",
+                   help="do not offer or accept the extended master secret (RFC 7627)")
     g.add_argument("--engine", choices=("auto", "libssl", "dicomtls"), default="auto",
                    help="TLS engine: auto (libssl when it can, else dicomtls' own TLS 1.0-1.2 "
                         "engine), or force one")
@@ -64,6 +68,8 @@ def config_from_args(args: argparse.Namespace) -> TLSConfig:
         server_preference=not args.client_preference,
         keylog_file=args.keylog,
         engine=getattr(args, "engine", "auto"),
+        encrypt_then_mac=not getattr(args, "no_etm", False),
+        extended_master_secret=not getattr(args, "no_ems", False),
     )
     # Fail at start-up, not at the first handshake, when no engine of this build can run it.
     select_engine(config)

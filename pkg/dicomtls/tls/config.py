@@ -76,6 +76,8 @@ class TLSConfig:
     profile: str = DEFAULT_PROFILE
     min_dhe_bits: Optional[int] = None
     engine: str = "auto"                       # auto / libssl / dicomtls (tls/engines.py)
+    encrypt_then_mac: bool = True              # RFC 7366 (CBC suites, TLS <= 1.2)
+    extended_master_secret: bool = True        # RFC 7627 (TLS <= 1.2)
     _quiet: bool = field(default=False, compare=False, repr=False)  # derived copy: warned once
     _compiled: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
     _compile_lock: threading.Lock = field(default_factory=threading.Lock, compare=False,

@@ -77,6 +77,10 @@ class LibsslContext:
         options = lib.SSL_OP_NO_RENEGOTIATION | lib.SSL_OP_NO_COMPRESSION
         if cfg.server_preference and self.role == "server":
             options |= lib.SSL_OP_CIPHER_SERVER_PREFERENCE
+        if not cfg.encrypt_then_mac:
+            options |= lib.SSL_OP_NO_ENCRYPT_THEN_MAC
+        if not cfg.extended_master_secret:
+            options |= lib.SSL_OP_NO_EXTENDED_MASTER_SECRET
         lib.SSL_CTX_set_options(ctx, options)
         lib.SSL_CTX_set_mode(ctx, lib.SSL_MODE_RELEASE_BUFFERS)
         lib.SSL_CTX_set_dh_auto(ctx, 1)

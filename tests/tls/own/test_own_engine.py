@@ -135,14 +135,21 @@ def test_etm_and_ems_negotiated_by_default(pki):
 
 
 def test_without_etm_and_ems(pki):
-    c, s = pair(pki, ["TLS_RSA_WITH_AES_128_CBC_SHA"], "1.1")
-    c.offer_etm = c.offer_ems = False
+    c, s = pair(pki, ["TLS_RSA_WITH_AES_128_CBC_SHA"], "1.1",
+                client_kw=dict(encrypt_then_mac=False, extended_master_secret=False))
     cev, sev = pump(c, s)
     assert c.session and s.session
     assert not (c.etm or s.etm or c.ems or s.ems)
     c.send(b"x" * 5000)
     _, sev = pump(c, s)
     assert received(sev) == b"x" * 5000
+
+
+def test_server_declines_etm_and_ems_when_configured(pki):
+    c, s = pair(pki, ["TLS_RSA_WITH_AES_128_CBC_SHA"], "1.2",
+                server_kw=dict(encrypt_then_mac=False, extended_master_secret=False))
+    pump(c, s)
+    assert c.session and not (c.etm or s.etm or c.ems or s.ems)
 
 
 def test_server_lowers_the_version_for_single_des(pki):

@@ -29,10 +29,6 @@ UNSUPPORTED_EXTENSION, DECRYPT_ERROR, UNSUPPORTED_CERTIFICATE = 110, 51, 43
 
 
 class OwnClientConnection(OwnConnection):
-    # Conformance knobs: a client may leave out RFC 7366 / RFC 7627 to test a peer without them.
-    offer_etm = True
-    offer_ems = True
-
     TABLE = {
         ("WAIT_SERVER_HELLO", H.SERVER_HELLO): "_on_server_hello",
         ("WAIT_CERTIFICATE", H.CERTIFICATE): "_on_certificate",
@@ -68,6 +64,9 @@ class OwnClientConnection(OwnConnection):
         self.group: Optional[int] = None
         self.kx_bits: Optional[int] = None
         self.sent_extensions: set[int] = set()
+        # Conformance knobs (TLSConfig): leave out RFC 7366 / RFC 7627 to test a peer without them.
+        self.offer_etm = config.encrypt_then_mac
+        self.offer_ems = config.extended_master_secret
 
     # ---- ClientHello ------------------------------------------------------------------------
     def start(self) -> None:

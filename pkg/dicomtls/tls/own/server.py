@@ -122,11 +122,13 @@ class OwnServerConnection(OwnConnection):
         answer = []  # only extensions this engine implements, and only when the client asked
         if secure_reneg:
             answer.append(ext.Extension(ext.RENEGOTIATION_INFO, ext.encode_renegotiation_info(b"")))
-        if hello.extension(ext.ENCRYPT_THEN_MAC) is not None and suite.block_cipher:
+        if (hello.extension(ext.ENCRYPT_THEN_MAC) is not None and suite.block_cipher
+                and self.config.encrypt_then_mac):
             ext.decode_empty(ext.ENCRYPT_THEN_MAC, hello.extension(ext.ENCRYPT_THEN_MAC))
             self.etm = True
             answer.append(ext.Extension(ext.ENCRYPT_THEN_MAC, b""))
-        if hello.extension(ext.EXTENDED_MASTER_SECRET) is not None:
+        if (hello.extension(ext.EXTENDED_MASTER_SECRET) is not None
+                and self.config.extended_master_secret):
             ext.decode_empty(ext.EXTENDED_MASTER_SECRET, hello.extension(ext.EXTENDED_MASTER_SECRET))
             self.ems = True
             answer.append(ext.Extension(ext.EXTENDED_MASTER_SECRET, b""))

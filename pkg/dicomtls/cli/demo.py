@@ -144,7 +144,7 @@ def cmd_demo(args) -> int:
             try:
                 r = run_session(server_cfg, cfg, 1)
                 s = r["client"]
-                cells.append(f"{s.protocol.label} {s.cipher_suite.name}"
+                cells.append(f"{s.protocol.label} {s.cipher_suite.name} [{s.engine}]"
                              + ("" if r["ok"] else " DATA MISMATCH"))
                 failures += 0 if r["ok"] else 1
             except DicomTLSError as exc:

@@ -302,3 +302,19 @@ def test_one_byte_feeds(pki):
         if c.session and s.session:
             break
     assert c.session and s.session
+
+
+def test_input_buffer_stays_bounded_when_reads_split_records(pki):
+    """Reads that never end on a record boundary must not make the input buffer grow."""
+    c, s = pair(pki, ["TLS_RSA_WITH_AES_128_GCM_SHA256"], "1.2")
+    pump(c, s)
+    c.send(os.urandom(4 << 20))
+    wire = c.data_to_send()
+    events = []
+    peak = 0
+    for i in range(0, len(wire), 7001):  # 7001: never a multiple of a record
+        s.receive_data(wire[i:i + 7001])
+        drive(s, events)
+        peak = max(peak, len(s._inbuf))
+    assert len(received(events)) == 4 << 20
+    assert peak < 7001 + 16384 + 2048 + 5

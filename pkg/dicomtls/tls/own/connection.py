@@ -92,8 +92,14 @@ class OwnConnection(TLSConnection):
             return
         if self._eof:
             raise LocalProtocolError("data received after EOF")
-        if self._inpos and self._inpos == len(self._inbuf):
-            self._inbuf = bytearray()
+        if self._inpos:
+            # Drop what was consumed before appending: records rarely end where a read ends, so
+            # waiting for an exactly empty buffer would let it grow for the whole connection.
+            # What is left is at most one partial record, so the move is cheap.
+            if self._inpos == len(self._inbuf):
+                self._inbuf = bytearray()
+            else:
+                del self._inbuf[:self._inpos]
             self._inpos = 0
         self._inbuf += data
 

@@ -431,7 +431,9 @@ def _gnutls_serv_reports(text: str) -> list[dict]:
 
 
 def _env(keylog) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("SSLKEYLOGFILE", "GNUTLS_KEYLOGFILE")}
+    # LD_PRELOAD: .ci/asan preloads the sanitizer runtime for our extension; GnuTLS is not ours.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SSLKEYLOGFILE", "GNUTLS_KEYLOGFILE", "LD_PRELOAD")}
     if keylog:
         env["SSLKEYLOGFILE"] = str(keylog)
     return env

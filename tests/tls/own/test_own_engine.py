@@ -318,3 +318,24 @@ def test_input_buffer_stays_bounded_when_reads_split_records(pki):
         peak = max(peak, len(s._inbuf))
     assert len(received(events)) == 4 << 20
     assert peak < 7001 + 16384 + 2048 + 5
+
+
+def test_empty_records(pki):
+    """A few empty application records are fine (OpenSSL's old CBC countermeasure); an endless
+    run of them, or an empty alert record, is unexpected_message."""
+    c, s = pair(pki, ["TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"], "1.2")
+    pump(c, s)
+    s.receive_data(b"".join(bytes(c._write.seal(23, b"")) for _ in range(5)))
+    assert s.next_event() is NEED_DATA
+    c.send(b"after empties")
+    _, sev = pump(c, s)
+    assert received(sev) == b"after empties"
+    s.receive_data(b"".join(bytes(c._write.seal(23, b"")) for _ in range(40)))
+    with pytest.raises(TLSProtocolViolation) as err:
+        s.next_event()
+    assert err.value.alert == 10
+    c2, s2 = pair(pki, ["TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"], "1.2")
+    pump(c2, s2)
+    s2.receive_data(bytes(c2._write.seal(21, b"")))
+    with pytest.raises(TLSProtocolViolation):
+        s2.next_event()

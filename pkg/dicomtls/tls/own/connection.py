@@ -33,6 +33,7 @@ CLOSE_NOTIFY, UNEXPECTED_MESSAGE, RECORD_OVERFLOW = 0, 10, 22
 HANDSHAKE_FAILURE, ILLEGAL_PARAMETER, DECODE_ERROR, PROTOCOL_VERSION = 40, 47, 50, 70
 INTERNAL_ERROR, NO_RENEGOTIATION = 80, 100
 MAX_PLAINTEXT = 1 << 14
+MAX_EMPTY_RECORDS = 32  # consecutive empty records tolerated (libssl's limit): a cheap DoS otherwise
 
 
 class Transcript:
@@ -84,6 +85,7 @@ class OwnConnection(TLSConnection):
         self._close_received = False
         self._closed_reported = False
         self._split_first = False
+        self._empty_records = 0
 
     # ---- bytes in / out -------------------------------------------------------------------
     def receive_data(self, data) -> None:
@@ -208,13 +210,20 @@ class OwnConnection(TLSConnection):
             if count == 0:
                 return False
             self._inpos = pos + consumed
+        if payload:
+            self._empty_records = 0
+        else:
+            # Empty application records are legal (OpenSSL's old CBC countermeasure); endless
+            # ones, or empty records of other types, are not.
+            self._empty_records += 1 if self._read is None else count
+            if self._empty_records > MAX_EMPTY_RECORDS or ctype != APPLICATION_DATA:
+                raise TLSProtocolViolation(f"empty record(s) of type {ctype}",
+                                           alert=UNEXPECTED_MESSAGE)
         self._dispatch(ctype, payload)
         return True
 
     def _dispatch(self, ctype: int, payload) -> None:
         if ctype == HANDSHAKE:
-            if not payload:
-                raise TLSProtocolViolation("empty handshake record", alert=UNEXPECTED_MESSAGE)
             self._hs.feed(payload)
             while True:
                 msg = self._hs.next_message()

@@ -133,3 +133,35 @@ def test_renegotiation_from_s_client_is_refused(pki):
     assert isinstance(outcome, d.TLSAlertReceived) and outcome.alert_received == 40 \
         or outcome == b""
     assert "RENEGOTIATING" in client.text
+
+
+@pytest.mark.parametrize("role", ["client", "server"])
+@pytest.mark.parametrize("version", ["1.0", "1.2"])
+def test_without_ems_and_etm_on_our_side(pki, port, role, version):
+    """openssl's CLI cannot turn EMS off, our side can: the classic master secret and
+    MAC-then-encrypt against libssl, both roles."""
+    suite = d.lookup_suite("TLS_DHE_RSA_WITH_AES_128_CBC_SHA")
+    ours = own(pki, role, suite, version, encrypt_then_mac=False, extended_master_secret=False)
+    if role == "client":
+        with s_server(pki, port, "-rev", "-brief", *theirs(suite, version)) as server:
+            with d.connect("127.0.0.1", port, ours, timeout=10) as tls:
+                tls.sendall(b"classic master secret\n")
+                assert read_line(tls) == b"terces retsam cissalc\n"
+                assert not (tls.conn.ems or tls.conn.etm)
+                session = tls.session
+            text = server.finish()
+        check(session, text, version, suite.name, "localhost")
+        return
+
+    def reverse(tls):
+        line = read_line(tls)
+        tls.sendall(line[:-1][::-1] + b"\n")
+
+    server = OurServer(ours, reverse)
+    server.start()
+    with s_client(pki, server.port, "-brief", *theirs(suite, version)) as client:
+        client.write(b"hello dicomtls\n")
+        session, _ = server.outcome()
+        text = client.finish()
+    assert "sltmocid olleh" in text
+    check(session, text, version, suite.name, "dicomtls client")

@@ -94,16 +94,20 @@ class OwnConnection(TLSConnection):
             return
         if self._eof:
             raise LocalProtocolError("data received after EOF")
-        if self._inpos:
+        buf, pos = self._inbuf, self._inpos
+        if pos == len(buf):
+            # Nothing pending (the common case for bulk data read in large chunks): keep the
+            # caller's bytes instead of copying every received byte once more. Only immutable
+            # bytes: a caller may reuse its bytearray for the next read.
+            self._inbuf = data if type(data) is bytes else bytes(data)
+        else:
             # Drop what was consumed before appending: records rarely end where a read ends, so
-            # waiting for an exactly empty buffer would let it grow for the whole connection.
-            # What is left is at most one partial record, so the move is cheap.
-            if self._inpos == len(self._inbuf):
-                self._inbuf = bytearray()
-            else:
-                del self._inbuf[:self._inpos]
-            self._inpos = 0
-        self._inbuf += data
+            # keeping consumed bytes would let the buffer grow for the whole connection. What is
+            # left is at most one partial record, so the copy is cheap.
+            rest = bytearray(memoryview(buf)[pos:])
+            rest += data
+            self._inbuf = rest
+        self._inpos = 0
 
     def pending_output(self) -> int:
         return self._out_len

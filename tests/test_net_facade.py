@@ -15,7 +15,8 @@ from dicomtls.net_events import lead_to_snake
 from dicomtls.net_tls import (DICOM_SECURE_ISCL, DICOM_SECURE_NONE, DICOM_SECURE_TLS,
                               L_SSL_OP_NO_TLSv1, L_SSL_OP_NO_TLSv1_1, L_SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                               L_SSL_VERIFY_PEER, SecureModeNotSupportedError, SslCtxCreate,
-                              check_ctx, version_range)
+                              FLAG_SSL_CTX_CREATE_METHOD_TYPE, TYPE_TLSV1_METHOD, check_ctx,
+                              version_range)
 from dicomtls.tls.versions import TLSVersion
 
 VERIFICATION = "1.2.840.10008.1.1"
@@ -291,6 +292,30 @@ def test_cipher_list_by_index_and_suite_getters(pki, harness_factory):
     assert scu.get_encrypt_key_length_tls("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384") == 256
     scu.set_cipher_to_index_tls(0, None)
     assert scu.get_cipher_from_index_tls(1) == 0
+
+
+@pytest.mark.filterwarnings("ignore::dicomtls.LegacyCryptoWarning")
+def test_lead_des_suite_runs_on_the_own_engine(pki, harness_factory):
+    """LEAD's TLS_DHE_RSA_WITH_DES_CBC_SHA (ordinal 0x12) with LEAD's TLSv1 method on both
+    sides: libssl has no DES, so dicomtls' own engine carries the association."""
+    def lead_tls1(net):
+        assert net.set_cipher_to_index_tls(0, 0) == 0
+        assert net.set_cipher_to_index_tls(0, 0x12) == 0
+        net.get_ctx().method_type = TYPE_TLSV1_METHOD
+        net.get_ctx().flags |= FLAG_SSL_CTX_CREATE_METHOD_TYPE
+        return net
+
+    h = harness_factory(lambda: lead_tls1(make_scp(pki)))
+    scu = lead_tls1(make_scu(pki))
+    scu.connect(None, 0, "127.0.0.1", h.port)
+    assert scu.closed.wait(WAIT)
+    assert scu.echo_status is not None
+    session = scu.get_tls_session()
+    assert (session.engine, session.protocol) == ("dicomtls", TLSVersion.TLSv1_0)
+    assert scu.get_ciphersuite_tls() == 0x12 == h.peer.get_ciphersuite_tls()
+    assert scu.get_encryption_algorithm_tls(0x12) == 1        # L_CRYPT_DES
+    assert scu.get_encrypt_key_length_tls(0x12) == 56
+    assert scu.get_key_exchange_algorithm_tls(0x12) == 0x40    # RSA-signed DHE
 
 
 def test_tls13_suite_is_reported_by_iana_code(pki, harness_factory):

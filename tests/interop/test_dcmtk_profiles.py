@@ -308,6 +308,10 @@ OUR_SCU_MATRIX = {
     ("+py", "--profile bcp195-nd"): T13,
     ("+pz", "--profile bcp195-ex"): DHE256,
     ("+pz", ""): ECDHE256,                           # +pz is TLS 1.2 only
+    # dicomtls' own engine as the client: our aes profile (AES128-SHA + 3DES in one hello) and
+    # bcp195's TLS 1.2 suites forced onto it.
+    ("+pa", "--profile aes"): ("TLSv1.2", "TLS_RSA_WITH_AES_128_CBC_SHA"),
+    ("+px", "--profile bcp195 --max-version 1.2 --engine dicomtls"): DHE256,
 }
 
 
@@ -326,6 +330,7 @@ def test_our_echo_vs_storescp_profile(netns, tmp_path, pki, scp_option, ours):  
     session = record["session"]
     expected = OUR_SCU_MATRIX[(scp_option, ours)]
     assert (session["protocol"], session["cipher_suite"]) == expected, session
+    assert session["engine"] == ("dicomtls" if "aes" in ours or "dicomtls" in ours else "libssl")
     assert session["peer_authenticated"] and "CN=localhost" in session["peer_certificate"]["subject"]
     assert "Received Echo Request" in log and not re.search(r"^[EW]:", log, re.M), log
     # storescp -d logs the TLS details of the accepted connection as well.

@@ -79,7 +79,11 @@ def test_find_move_get(servers, tmp_path):
     assert (res.status, res.completed, res.failed) == (0, 1, 0)
     moved = dst / f"{CT.SOPInstanceUID}.dcm"
     assert read_dataset(read_meta(moved)) == read_dataset(read_meta(FILES[0]))
-    # the destination saw a TLS sub-association exactly when the move was asked over TLS
+    # the destination saw a TLS sub-association exactly when the move was asked over TLS (its
+    # result is recorded once its thread has closed the connection: wait for it, bounded)
+    deadline = time.monotonic() + 10
+    while not any(r.stored for r in dest.results) and time.monotonic() < deadline:
+        time.sleep(0.02)
     sub = [r for r in dest.results if r.stored]
     assert len(sub) == 1 and (sub[0].session is not None) == (kw["tls_config"] is not None)
 
@@ -90,7 +94,7 @@ def test_find_move_get(servers, tmp_path):
     res = scu.get("127.0.0.1", server.port, out, ["QueryRetrieveLevel=STUDY", "StudyInstanceUID="
                   + "\\".join(str(pydicom.dcmread(f).StudyInstanceUID) for f in FILES)], **kw)
     assert (res.status, res.completed, res.failed) == (0, 3, 0)
-    # (file names come from the file meta's SOP Instance UID, as the Storage SCP names them)
+    # (file names come from the data set's SOP Instance UID, as the C-STORE-RQ names them)
     assert sorted(os.listdir(out)) == sorted(f"{read_meta(f).sop_instance_uid}.dcm"
                                              for f in FILES)
     for f in FILES:

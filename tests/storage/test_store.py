@@ -20,6 +20,7 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import generate_uid
 
+from dicomtls.storage import incoming as incoming_module
 from dicomtls.storage import scp as scp_module
 from dicomtls.storage.part10 import read_dataset, read_meta
 from dicomtls.storage.scp import StorageServer, safe_filename
@@ -194,7 +195,7 @@ def test_disk_full_mid_object_gives_a700_and_next_object_stored(tmp_path, monkey
         written[0] += n
         return n
 
-    monkeypatch.setattr(scp_module, "_os_writev", full_disk)
+    monkeypatch.setattr(incoming_module, "_os_writev", full_disk)
     with StorageServer(tmp_path / "out", timeout=20) as server:
         os.makedirs(tmp_path / "out")
         summary = store("127.0.0.1", server.port, [src], timeout=20)

@@ -9,16 +9,19 @@ import os
 import stat
 import subprocess
 import sys
+import textwrap
 import threading
+import time
 
 import pytest
 
 from dicomtls.io.association_runner import accept_transport, serve_association
 from dicomtls.io.tls_socket import listen
-from dicomtls.storage import scp as scp_module
+from dicomtls.storage import incoming as incoming_module
 from dicomtls.storage.part10 import read_dataset, read_meta
 from dicomtls.storage.scp import SUPPORTED, StorageHandler, StorageServer, safe_filename
 from dicomtls.storage.scu import store
+from dicomtls.ul.association import DatasetStarted
 
 from test_store import assert_stored_identical, make_object  # this directory is on sys.path
 
@@ -42,9 +45,9 @@ def disk_calls(monkeypatch):
         calls["fadvise"].append((offset, length, advice))
         return real_fadvise(fd, offset, length, advice)
 
-    monkeypatch.setattr(scp_module, "_os_writev", writev)
-    monkeypatch.setattr(scp_module, "_os_fsync", fsync)
-    monkeypatch.setattr(scp_module, "_fadvise", fadvise)
+    monkeypatch.setattr(incoming_module, "_os_writev", writev)
+    monkeypatch.setattr(incoming_module, "_os_fsync", fsync)
+    monkeypatch.setattr(incoming_module, "_fadvise", fadvise)
     return calls
 
 
@@ -184,3 +187,105 @@ def test_file_truncated_while_sending_aborts_and_leaves_nothing(tmp_path):
     assert not r2.ok and "aborted" in r2.error      # the association could not go on
     assert os.listdir(out) == []                    # the partial object was discarded
     assert server.results[0].outcome in ("aborted", "error")
+
+
+class CountingHandler(StorageHandler):
+    """Tracks how many C-STOREs the SCU had outstanding (received, not yet answered) and the
+    order of the responses."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.started = self.answered = self.most = 0
+        self.answer_order: list = []
+        self.window = None
+
+    def handle(self, assoc, event, result):
+        if isinstance(event, DatasetStarted):
+            self.started += 1
+            self.most = max(self.most, self.started - self.answered)
+            self.window = assoc.async_window
+        return super().handle(assoc, event, result)
+
+    def _respond(self, assoc, incoming, status, result):
+        self.answered += 1
+        self.answer_order.append(incoming.message.message_id)
+        super()._respond(assoc, incoming, status, result)
+
+
+def serve_one(listener, handler):
+    results = []
+
+    def run():
+        transport = accept_transport(listener, None, 20)
+        results.append(serve_association(transport, supported=SUPPORTED, timeout=20,
+                                         handler=handler))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, results
+
+
+@pytest.mark.parametrize("scu_window, scp_window, agreed", [
+    (8, 3, (3, 1)),     # the SCP's limit wins
+    (2, 8, (2, 1)),     # the SCU's proposal wins
+    (1, 8, (1, 1)),     # the SCU proposes nothing: one at a time, no worker
+])
+def test_async_window_is_negotiated_and_honoured(tmp_path, scu_window, scp_window, agreed):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(12):
+        make_object(src / f"{i:02d}.dcm", 30_000)
+    out = tmp_path / "out"
+    out.mkdir()
+    listener = listen("127.0.0.1", 0)
+    handler = CountingHandler(out, async_window=scp_window)
+    thread, results = serve_one(listener, handler)
+    try:
+        summary = store("127.0.0.1", listener.getsockname()[1], [src], timeout=20,
+                        async_window=scu_window)
+    finally:
+        thread.join(20)
+        listener.close()
+    assert summary.sent == 12 and results[0].stored == 12 and results[0].outcome == "released"
+    assert_stored_identical(summary, out)
+    assert handler.window == agreed
+    assert 1 <= handler.most <= agreed[0]
+    assert handler.answer_order == sorted(handler.answer_order)  # in order, all before release
+    assert [n for n in os.listdir(out) if n.endswith(".partial")] == []  # spares removed
+    if agreed[0] == 1:
+        assert handler._worker is None
+
+
+def test_abort_with_objects_in_flight_keeps_the_complete_ones(tmp_path):
+    """The SCU dies with several objects outstanding: those received whole are finished by the
+    worker (complete, under their names); the partial one is discarded; the server goes on."""
+    out = tmp_path / "out"
+    out.mkdir()
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        make_object(src / f"{i}.dcm", 200_000)
+    make_object(src / "4.dcm", 8 << 20)
+    client = textwrap.dedent("""\
+        import os, sys
+        from dicomtls.storage.scu import store
+        def progress(p):
+            if p.bytes_done > (4 * 200_000 + (4 << 20)):
+                os._exit(3)   # vanish mid-object, without a word
+        store("127.0.0.1", int(sys.argv[1]), [sys.argv[2]], timeout=20, progress=progress)
+        """)
+    with StorageServer(out, timeout=20) as server:
+        proc = subprocess.run([sys.executable, "-c", client, str(server.port), str(src)],
+                              timeout=60)
+        assert proc.returncode == 3
+        deadline = time.monotonic() + 10
+        while not server.results and time.monotonic() < deadline:
+            time.sleep(0.02)
+        server.close()
+    (result,) = server.results
+    assert result.outcome in ("aborted", "error")
+    names = sorted(os.listdir(out))
+    assert not any(n.endswith(".partial") for n in names)
+    assert len(names) == result.stored <= 4
+    for name in names:   # whatever is there is complete
+        assert read_meta(out / name).dataset_length > 200_000

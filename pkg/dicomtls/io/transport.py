@@ -21,6 +21,7 @@ from __future__ import annotations
 import select
 import socket
 import time
+from collections import deque
 from typing import Iterable, Optional
 
 from ..dimse.fragments import max_fragment_length
@@ -29,6 +30,7 @@ from ..tls.config import TLSConfig
 from ..ul.association import NEED_DATA, Association
 from ..ul.pdv_layout import layout_buffer_size
 from . import tls_socket
+from .worker import OrderedWorker
 
 RECV_CHUNK = 256 * 1024
 #: Read at a PDU boundary when the rest of a PDU can then be read in place: small PDUs still
@@ -127,6 +129,10 @@ class Driver:
         self._pending: list = []
         self._send_buffer: Optional[memoryview] = None
         self._recv_into = getattr(transport, "recv_into", None)
+        #: An ``OrderedWorker`` a service runs blocking jobs on: its results come out of
+        #: ``next_event`` as ``JobDone`` events, also while we wait for the peer.
+        self.background: Optional[OrderedWorker] = None
+        self._background_ready: deque = deque()
 
     def unread(self, event) -> None:
         """Hand ``event`` back: the next ``next_event``/``poll_event`` returns it first."""
@@ -191,6 +197,9 @@ class Driver:
         if self._pending:
             return self._pending.pop(0)
         while True:
+            done = self._background_done()
+            if done is not None:
+                return done
             self.flush()
             if self.assoc.finished:
                 self.close()
@@ -201,7 +210,33 @@ class Driver:
             if self.assoc.finished:
                 self.close()
                 return None
+            if self._wait_background():
+                continue  # a job finished before the peer sent anything
             self._read()
+
+    def _background_done(self):
+        worker = self.background
+        if worker is None:
+            return None
+        if not self._background_ready and worker.ready:
+            self._background_ready.extend(worker.completed())
+        return self._background_ready.popleft() if self._background_ready else None
+
+    def _wait_background(self) -> bool:
+        """With jobs running, wait for the peer *or* a job (jobs always end: no timeout);
+        True when a job finished. A TLS record already buffered inside the TLS layer is
+        seen only after the jobs: late, never lost."""
+        worker = self.background
+        if worker is None or self.closed:
+            return False
+        while worker.pending:
+            if worker.ready:
+                return True
+            readable, _, _ = select.select([_raw_socket(self.transport), worker], [], [])
+            if worker not in readable:
+                return False   # the peer sent something
+            worker.clear()     # a job ended (maybe one behind a slower earlier one): look
+        return False
 
     def _read(self) -> None:
         deadline = self.assoc.artim_deadline()

@@ -87,11 +87,13 @@ class QRHandler(StorageHandler):
         return accept_contexts(rq.presentation_contexts, QR_SUPPORTED)
 
     def accept_user_items(self, rq):
-        """Accept the roles proposed for storage SOP classes (C-GET needs us as their SCU)."""
+        """Accept the roles proposed for storage SOP classes (C-GET needs us as their SCU),
+        after the Storage SCP's answer to an Asynchronous Operations Window."""
         ui = rq.user_information
         items = ui.role_selections if ui is not None else ()
-        return tuple(SCPSCURoleSelection(i.sop_class_uid, i.scu_role, i.scp_role)
-                     for i in items if i.sop_class_uid in STORAGE_SOP_CLASSES)
+        return super().accept_user_items(rq) + tuple(
+            SCPSCURoleSelection(i.sop_class_uid, i.scu_role, i.scp_role)
+            for i in items if i.sop_class_uid in STORAGE_SOP_CLASSES)
 
     def handle(self, assoc, event, result: ServedAssociation) -> bool:
         if isinstance(event, MessageReceived):

@@ -30,31 +30,25 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import secrets
 from typing import Optional, Sequence
 
-from ..dimse.messages import C_STORE_RQ, C_STORE_RSP
+from ..dimse.messages import C_STORE_RSP
 from ..io.association_runner import ServedAssociation, VerificationServer, serve_association
+from ..io.worker import JobDone, OrderedWorker
 from ..ul.association import (Aborted, DatasetComplete, DatasetFragment, DatasetStarted,
                               ReleaseRequested)
 from ..ul.negotiation import (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
-                              VERIFICATION_SOP_CLASS, accept_in_proposer_order)
-from .part10 import file_meta_bytes
+                              VERIFICATION_SOP_CLASS, accept_in_proposer_order,
+                              answer_async_window)
+from .incoming import (STATUS_OUT_OF_RESOURCES, STATUS_SUCCESS, IncomingObject, create_partial,
+                       discard_partial, fsync_directory, safe_filename)
 
 log = logging.getLogger(__name__)
 
-# Indirections the tests replace to simulate a full disk.
-_os_writev = os.writev
-_os_fsync = os.fsync
-_fadvise = getattr(os, "posix_fadvise", None)
+ASYNC_WINDOW = 8            # outstanding C-STOREs we accept from a requestor that proposes more
+SPARE_FILES = 2             # with a background worker: .partial files created ahead of time
+FINISH_THREADS = 4          # fsyncs in flight at once: the file system commits them together
 
-WRITE_BATCH = 256 << 10     # received fragments are written in runs of at least this much
-MAX_IOVECS = 512            # ... or of this many fragments (IOV_MAX is 1024 on Linux)
-WRITEBACK_STEP = 16 << 20   # with fsync: start the writeback of every 16 MiB as it is written
-
-STATUS_SUCCESS = 0x0000
-STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_CANNOT_UNDERSTAND = 0xC000
 
 
@@ -95,162 +89,51 @@ TRANSFER_SYNTAXES = (
 SUPPORTED = {uid: TRANSFER_SYNTAXES for uid in STORAGE_SOP_CLASSES}
 SUPPORTED[VERIFICATION_SOP_CLASS] = (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN)
 
-_UNSAFE = re.compile(r"[^0-9A-Za-z.\-]")
-
-
-def safe_filename(sop_instance_uid: str) -> str:
-    """``<uid>.dcm`` with only [0-9A-Za-z.-] kept (anything else becomes '_'), never a path."""
-    name = _UNSAFE.sub("_", (sop_instance_uid or "").strip("\0 "))[:200].lstrip(".")
-    return (name or "unnamed") + ".dcm"
-
-
 def accept_contexts(proposed, supported=SUPPORTED) -> tuple:
     """The storage SCP's answer: the proposer's first supported syntax, for every storage class."""
     return accept_in_proposer_order(proposed, supported)
 
 
-class _Incoming:
-    """One object being received into a ``.partial`` file.
-
-    Fragments are views of the received PDUs (each PDU has a buffer of its own, never reused),
-    so they are kept as they are and written with one ``writev`` per ``WRITE_BATCH`` bytes: a
-    peer sending 16 KiB PDUs costs one system call per MiB, not 64, and nothing is copied.
-    With ``fsync``, writeback of every ``WRITEBACK_STEP`` bytes is started as they are written,
-    so the fsync at the end has little left to wait for (a large object does not leave the SCU
-    waiting for a whole object's writeback before its C-STORE-RSP)."""
-
-    def __init__(self, out_dir: str, context_id: int, message: C_STORE_RQ, transfer_syntax: str,
-                 calling_ae: Optional[str], *, fsync: bool = True):
-        self.context_id = context_id
-        self.message = message
-        self.fsync = fsync
-        self.final = os.path.join(out_dir, safe_filename(message.affected_sop_instance_uid))
-        self.fd: Optional[int] = None
-        self.temp: Optional[str] = None
-        self.error: Optional[str] = None
-        self.length = 0          # data set bytes received
-        self._pending: list = []
-        self._pending_bytes = 0
-        self._written = 0        # bytes in the file
-        self._kicked = 0         # bytes whose writeback has been started
-        try:
-            while True:
-                temp = os.path.join(out_dir, "." + os.path.basename(self.final) +
-                                    f".{secrets.token_hex(6)}.partial")
-                try:
-                    self.fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
-                                      getattr(os, "O_CLOEXEC", 0), 0o644)
-                except FileExistsError:
-                    continue
-                self.temp = temp
-                break
-        except OSError as exc:
-            self._fail(exc)
-            return
-        self._queue(memoryview(file_meta_bytes(
-            message.affected_sop_class_uid, message.affected_sop_instance_uid,
-            transfer_syntax, source_ae=calling_ae)))
-
-    def _queue(self, view) -> None:
-        self._pending.append(view)
-        self._pending_bytes += len(view)
-        if self._pending_bytes >= WRITE_BATCH or len(self._pending) >= MAX_IOVECS:
-            self._flush()
-
-    def _flush(self) -> None:
-        views, self._pending, self._pending_bytes = self._pending, [], 0
-        try:
-            while views:
-                n = _os_writev(self.fd, views)
-                self._written += n
-                while views and n >= len(views[0]):  # drop what went out whole
-                    n -= len(views[0])
-                    views.pop(0)
-                if n:
-                    views[0] = views[0][n:]
-        except OSError as exc:
-            self._fail(exc)
-            return
-        if self.fsync and _fadvise is not None and \
-                self._written - self._kicked >= WRITEBACK_STEP:
-            try:  # DONTNEED starts writeback of the dirty range without waiting for it
-                _fadvise(self.fd, self._kicked, self._written - self._kicked,
-                         os.POSIX_FADV_DONTNEED)
-            except OSError:
-                pass  # advice only
-            self._kicked = self._written
-
-    def _fail(self, exc: OSError) -> None:
-        self.error = f"{exc.strerror or exc} ({os.path.basename(self.final)})"
-        log.warning("cannot store %s", self.error)
-        self._pending, self._pending_bytes = [], 0
-        self.discard()
-
-    def write(self, data: memoryview) -> None:
-        if self.error is None:
-            self.length += len(data)
-            self._queue(data)
-
-    def finish(self) -> int:
-        """Write what is left, fsync (unless disabled), rename; the C-STORE status."""
-        if self.error is None and self._pending:
-            self._flush()
-        if self.error is None:
-            try:
-                if self.fsync:
-                    _os_fsync(self.fd)
-                os.close(self.fd)
-                self.fd = None
-                os.replace(self.temp, self.final)
-                self.temp = None
-                return STATUS_SUCCESS
-            except OSError as exc:
-                self._fail(exc)
-        return STATUS_OUT_OF_RESOURCES
-
-    def discard(self) -> None:
-        self._pending, self._pending_bytes = [], 0
-        if self.fd is not None:
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
-            self.fd = None
-        if self.temp is not None:
-            try:
-                os.unlink(self.temp)
-            except OSError:
-                pass
-            self.temp = None
-
-
-def fsync_directory(path: str) -> None:
-    """Make the renames done in ``path`` durable (the file contents were fsynced before)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        _os_fsync(fd)
-    finally:
-        os.close(fd)
+_SPARE = "spare .partial file"   # the job tag of ``StorageHandler._order_spare``
 
 
 class StorageHandler:
     """The Storage SCP service for ``serve_association``: streams C-STORE data sets to
     ``out_dir``. ``on_stored(path, message)`` is called after each successful rename.
-    ``fsync`` False skips every fsync (see the module docstring: faster, not crash-safe)."""
+    ``fsync`` False skips every fsync (see the module docstring: faster, not crash-safe).
+
+    ``async_window``: how many C-STOREs a requestor may have outstanding when it proposes an
+    Asynchronous Operations Window (we answer with at most this; without a proposal, one).
+    Then the fsync and rename of object n run on the association's background worker while
+    object n+1 is received; the responses still go out in order, each only once its file is
+    complete under its name."""
 
     stream_datasets = True
 
-    def __init__(self, out_dir: str, *, on_stored=None, fsync: bool = True):
+    def __init__(self, out_dir: str, *, on_stored=None, fsync: bool = True,
+                 async_window: int = ASYNC_WINDOW):
         self.out_dir = os.fspath(out_dir)
         self.on_stored = on_stored
         self.fsync = fsync
-        self.current: Optional[_Incoming] = None
+        self.async_window = async_window
+        self.current: Optional[IncomingObject] = None
         self.calling_ae: Optional[str] = None
+        self.driver = None
+        self._worker: Optional[OrderedWorker] = None
+        self._spares: list = []        # (fd, path) of .partial files the worker created
         self._unsynced_renames = 0
+
+    # -- serve_association hooks --
+    def attach(self, driver) -> None:
+        self.driver = driver
 
     def accept_contexts(self, rq):
         self.calling_ae = rq.calling_ae_title.strip()
         return accept_contexts(rq.presentation_contexts)
+
+    def accept_user_items(self, rq) -> tuple:
+        item = answer_async_window(rq, invoked=self.async_window)
+        return () if item is None else (item,)
 
     def handle(self, assoc, event, result: ServedAssociation) -> bool:
         if isinstance(event, DatasetFragment):
@@ -260,31 +143,72 @@ class StorageHandler:
             return True
         if isinstance(event, DatasetStarted):
             ts = assoc.contexts[event.context_id].transfer_syntax
-            self.current = _Incoming(self.out_dir, event.context_id, event.message, ts,
-                                     self.calling_ae, fsync=self.fsync)
+            self.current = IncomingObject(self.out_dir, event.context_id, event.message, ts,
+                                          self.calling_ae, fsync=self.fsync,
+                                          spare=self._spares.pop(0) if self._spares else None)
             return True
         if isinstance(event, DatasetComplete):
             incoming, self.current = self.current, None
-            msg = incoming.message
-            status = incoming.finish()
-            if status == STATUS_SUCCESS:
-                result.stored += 1
-                self._unsynced_renames += 1
-                if self.on_stored is not None:
-                    self.on_stored(incoming.final, msg)
+            worker = self._background(assoc)
+            if worker is not None:
+                worker.submit(incoming, incoming.finish)
+                self._order_spare()
             else:
-                result.failed += 1
-            assoc.send_message(event.context_id, C_STORE_RSP(
+                self._respond(assoc, incoming, incoming.finish(), result)
+            return True
+        if isinstance(event, JobDone) and (event.job is _SPARE or
+                                           isinstance(event.job, IncomingObject)):
+            self._done(assoc, event, result)
+            return True
+        if isinstance(event, ReleaseRequested):
+            if self._worker is not None:  # every response before our A-RELEASE-RP
+                for done in self._worker.drain():
+                    self._done(assoc, done, result)
+            self._sync_directory()  # then every rename answered is durable too
+        elif isinstance(event, Aborted):
+            self.close(result)
+        return False
+
+    def _background(self, assoc) -> Optional[OrderedWorker]:
+        """The worker finishing objects, when the requestor may have several outstanding."""
+        if self._worker is None and self.driver is not None and \
+                assoc.async_window[0] != 1:
+            self._worker = self.driver.background = OrderedWorker("dicomtls-storage",
+                                                                  threads=FINISH_THREADS)
+            for _ in range(SPARE_FILES - 1):
+                self._order_spare()
+        return self._worker
+
+    def _order_spare(self) -> None:
+        """Have the worker create the .partial file of a coming object (it arrives as a
+        ``JobDone``); creating it here would wait behind the worker's fsync."""
+        self._worker.submit(_SPARE, lambda: create_partial(self.out_dir))
+
+    def _done(self, assoc, done: JobDone, result) -> None:
+        """A worker job ended: a spare file to keep, or an object to answer (``assoc`` None:
+        the association is over, only count it)."""
+        if done.job is _SPARE:
+            if isinstance(done.result, tuple):
+                self._spares.append(done.result)
+            return
+        status = done.result if isinstance(done.result, int) else STATUS_OUT_OF_RESOURCES
+        self._respond(assoc, done.job, status, result)
+
+    def _respond(self, assoc, incoming: IncomingObject, status: int, result) -> None:
+        msg = incoming.message
+        if status == STATUS_SUCCESS:
+            result.stored += 1
+            self._unsynced_renames += 1
+            if self.on_stored is not None:
+                self.on_stored(incoming.final, msg)
+        else:
+            result.failed += 1
+        if assoc is not None and assoc.is_established:
+            assoc.send_message(incoming.context_id, C_STORE_RSP(
                 message_id_being_responded_to=msg.message_id, status=status,
                 affected_sop_class_uid=msg.affected_sop_class_uid,
                 affected_sop_instance_uid=msg.affected_sop_instance_uid,
                 error_comment=(incoming.error or "")[:64] or None))
-            return True
-        if isinstance(event, ReleaseRequested):
-            self._sync_directory()  # before our A-RELEASE-RP: then every rename is durable
-        elif isinstance(event, Aborted):
-            self.close(result)
-        return False
 
     def _sync_directory(self) -> None:
         if self.fsync and self._unsynced_renames:
@@ -299,6 +223,15 @@ class StorageHandler:
             log.info("discarding the partial object %s", self.current.final)
             self.current.discard()
             self.current = None
+        if self._worker is not None:
+            # Objects received whole are finished (they are complete); nobody hears about it.
+            worker, self._worker = self._worker, None
+            for done in worker.close():
+                self._done(None, done, result)
+            if self.driver is not None:
+                self.driver.background = None
+        while self._spares:
+            discard_partial(self._spares.pop())
         self._sync_directory()
 
 

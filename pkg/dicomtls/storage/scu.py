@@ -25,12 +25,16 @@ from ..dimse.status import category, status_name
 from ..errors import AssociationError, DicomTLSError
 from ..io.association_runner import associate
 from ..ul.negotiation import DEFAULT_MAX_PDU_LENGTH, VERIFICATION_SOP_CLASS
+from ..ul.user_info import AsynchronousOperationsWindow
 from .part10 import (CONVERTIBLE, FileMeta, Part10Error, convert_dataset, open_dataset,
                      read_dataset, read_meta)
 
 log = logging.getLogger(__name__)
 
 MAX_CONTEXTS = 128
+#: C-STORE-RQs proposed to be outstanding at once: enough to keep the next object travelling
+#: while the SCP fsyncs the previous one (a few ms), small enough to bound a failure's reach.
+ASYNC_WINDOW = 8
 
 
 @dataclass
@@ -166,10 +170,17 @@ def _why_no_context(assoc, meta: FileMeta) -> str:
 def store(host: str, port: int, paths: Iterable, *, tls_config=None,
           called_ae: str = "ANY-SCP", calling_ae: str = "DICOMTLS",
           timeout: Optional[float] = 30.0, max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
-          server_name: Optional[str] = None,
+          server_name: Optional[str] = None, async_window: int = ASYNC_WINDOW,
           progress: Optional[Callable[[Progress], None]] = None) -> StoreSummary:
     """C-STORE every Part 10 file under ``paths`` on one association; never raises for a single
-    file (its ``FileResult`` says why), raises for association failures before any send."""
+    file (its ``FileResult`` says why), raises for association failures before any send.
+
+    ``async_window``: how many C-STORE-RQs we propose to keep outstanding (PS3.7 D.3.3.3
+    Asynchronous Operations Window); the SCP's answer decides, and an SCP that does not
+    negotiate it gets one at a time. With more than one, object n+1 travels while the SCP
+    writes and fsyncs object n. 1 proposes nothing (like storescu)."""
+    if async_window < 1:
+        raise ValueError(f"async_window must be 1 or more, not {async_window}")
     metas, bad = scan(paths)
     summary = StoreSummary(results=list(bad))
     if not metas:
@@ -184,11 +195,47 @@ def store(host: str, port: int, paths: Iterable, *, tls_config=None,
             progress(Progress(done_objects, len(metas), done_bytes, total_bytes,
                               time.monotonic() - started))
 
+    extra = (AsynchronousOperationsWindow(async_window, 1),) if async_window > 1 else ()
     assoc = associate(host, port, tls_config=tls_config, called_ae=called_ae,
                       calling_ae=calling_ae, contexts=contexts, timeout=timeout,
-                      max_pdu_length=max_pdu_length, server_name=server_name)
+                      max_pdu_length=max_pdu_length, server_name=server_name,
+                      extra_user_items=extra)
     summary.session = assoc.session
+    invoked = assoc.assoc.async_window[0]   # 0: unlimited
+    window = async_window if invoked == 0 else max(1, min(invoked, async_window))
+    outstanding: dict[int, FileResult] = {}
     broken: Optional[str] = None
+
+    def finish(got) -> None:
+        nonlocal done_objects
+        rsp = got.message
+        result = outstanding.pop(rsp.message_id_being_responded_to)
+        result.status = rsp.status
+        if not result.ok:
+            result.error = (f"C-STORE status 0x{result.status:04X} "
+                            f"({status_name(result.status, 'storage')})"
+                            + (f": {rsp.error_comment}" if rsp.error_comment else ""))
+        done_objects += 1
+        report()
+
+    def collect(keep: int) -> None:
+        """Wait until at most ``keep`` requests are outstanding, then take whatever other
+        responses have arrived already."""
+        nonlocal broken
+        try:
+            while len(outstanding) > keep:
+                finish(assoc.wait_response(outstanding.keys(), C_STORE_RSP))
+            while outstanding:
+                got = assoc.poll_response(outstanding.keys(), C_STORE_RSP)
+                if got is None:
+                    break
+                finish(got)
+        except (OSError, AssociationError, DicomTLSError) as exc:
+            broken = f"association failed: {exc}"
+            for r in outstanding.values():
+                r.error = broken
+            outstanding.clear()
+
     try:
         for meta in metas:
             result = FileResult(meta.path, meta.sop_class_uid, meta.sop_instance_uid,
@@ -227,24 +274,24 @@ def store(host: str, port: int, paths: Iterable, *, tls_config=None,
                 finally:
                     if hasattr(dataset, "close"):
                         dataset.close()
-                got = assoc.wait_response(message_id, C_STORE_RSP)
+            except (AssociationError, DicomTLSError) as exc:
+                broken = result.error = f"association failed: {exc}"
+                for r in outstanding.values():
+                    r.error = broken
+                outstanding.clear()
+                continue
             except OSError as exc:  # reading the file failed half-way: the message is broken
                 result.error = f"{meta.path}: {exc}"
                 broken = f"association aborted after a read error on {meta.path}"
+                for r in outstanding.values():
+                    r.error = broken
+                outstanding.clear()
                 assoc.abort()
                 continue
-            except (AssociationError, DicomTLSError) as exc:
-                result.error = f"association failed: {exc}"
-                broken = result.error
-                continue
-            result.status = got.message.status
-            if not result.ok:
-                comment = got.message.error_comment
-                result.error = (f"C-STORE status 0x{result.status:04X} "
-                                f"({status_name(result.status, 'storage')})"
-                                + (f": {comment}" if comment else ""))
-            done_objects += 1
-            report()
+            outstanding[message_id] = result
+            collect(window - 1)
+        if broken is None:
+            collect(0)
         if broken is None:
             assoc.release()
     except BaseException:

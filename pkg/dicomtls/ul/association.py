@@ -55,8 +55,8 @@ from .framing import PDUReader
 from .pdv_layout import DatasetLayout
 from .items import PresentationContextAC
 from .negotiation import (DEFAULT_MAX_PDU_LENGTH, NegotiatedContext, accepted_contexts,
-                          build_accept, build_request, negotiate_contexts, negotiated,
-                          peer_max_length)
+                          async_window, build_accept, build_request, negotiate_contexts,
+                          negotiated, peer_max_length)
 from .pdu import (AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, AReleaseRP, AReleaseRQ,
                   PDataTF, decode_pdu)
 
@@ -125,6 +125,14 @@ class Association:
     @property
     def is_established(self) -> bool:
         return self.fsm.state in ("Sta6", "Sta7", "Sta8")
+
+    @property
+    def async_window(self) -> tuple[int, int]:
+        """The negotiated Asynchronous Operations Window (PS3.7 D.3.3.3) as the A-ASSOCIATE-AC
+        states it: (requests the requestor may have outstanding, requests the acceptor may
+        have outstanding); (1, 1) before acceptance or when it was not negotiated; 0 means
+        unlimited."""
+        return async_window(self.accept_pdu)
 
     @property
     def finished(self) -> bool:

@@ -139,3 +139,14 @@ def test_storage_classes_generated_and_proposer_syntax_kept():
         PresentationContextRQ(7, ct, ("1.2.840.10008.1.2.2",))])
     assert [(a.result, a.transfer_syntax) for a in answers] == [
         (0, "1.2.840.10008.1.2.4.91"), (4, None), (3, None), (0, "1.2.840.10008.1.2.2")]
+
+
+def test_prefetch_is_advice_only(tmp_path):
+    """``prefetch`` never fails: a missing file or an odd range is ignored."""
+    from dicomtls.storage.part10 import prefetch
+    prefetch(tmp_path / "missing.dcm")
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 1000)
+    prefetch(path)
+    prefetch(path, 10, 10 << 30)   # past the end
+    assert path.read_bytes() == b"x" * 1000

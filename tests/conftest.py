@@ -17,13 +17,17 @@ import pytest
 REQUIRE_PEERS = bool(os.environ.get("CI") or os.environ.get("DICOMTLS_REQUIRE_PEERS"))
 
 
+def missing_peer(message: str):
+    """Skip locally, fail in CI: a peer .ci/run should have installed is absent."""
+    if REQUIRE_PEERS:
+        pytest.fail(message + " (required in CI: .ci/run must install it)")
+    pytest.skip(message)
+
+
 def require_binary(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        message = f"peer program {name!r} is not installed"
-        if REQUIRE_PEERS:
-            pytest.fail(message + " (required in CI: .ci/run must install it)")
-        pytest.skip(message)
+        missing_peer(f"peer program {name!r} is not installed")
     return path
 
 
@@ -64,3 +68,22 @@ def pki_ec(tmp_path_factory):
 @pytest.fixture
 def port():
     return free_port()
+
+
+@pytest.fixture(scope="session")
+def netns():
+    """A command prefix running its argument in a fresh network namespace (only ``lo``): where
+    peers that can only bind every interface (storescp, gnutls-serv) are confined."""
+    unshare = shutil.which("unshare")
+    if unshare is None or shutil.which("ip") is None:
+        missing_peer("unshare/ip are needed to confine wildcard-binding peers to a private "
+                     "network namespace")
+    probe = subprocess.run([unshare, "-n", "sh", "-c", "ip link set lo up"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        probe = subprocess.run([unshare, "-rn", "sh", "-c", "ip link set lo up"],
+                               capture_output=True, text=True)
+        if probe.returncode != 0:
+            missing_peer(f"cannot create a network namespace: {probe.stderr.strip()}")
+        return [unshare, "-rn"]
+    return [unshare, "-n"]

@@ -12,14 +12,13 @@ that shadow them on PATH.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from conftest import REQUIRE_PEERS
+from conftest import missing_peer
 from dicomtls.io.association_runner import VerificationServer
 from dicomtls.tls.config import TLSConfig
 
@@ -29,33 +28,10 @@ ECHOSCU = "/usr/bin/echoscu"
 STORESCP = "/usr/bin/storescp"
 
 
-def _missing(message: str):
-    if REQUIRE_PEERS:
-        pytest.fail(message + " (required in CI: .ci/run must install it)")
-    pytest.skip(message)
-
-
 def dcmtk(path: str) -> str:
     if not os.access(path, os.X_OK):
-        _missing(f"DCMTK program {path} is not installed")
+        missing_peer(f"DCMTK program {path} is not installed")
     return path
-
-
-@pytest.fixture(scope="module")
-def netns():
-    """A command prefix running its argument in a fresh network namespace."""
-    unshare = shutil.which("unshare")
-    if unshare is None or shutil.which("ip") is None:
-        _missing("unshare/ip are needed to confine storescp to a private network namespace")
-    probe = subprocess.run([unshare, "-n", "sh", "-c", "ip link set lo up"],
-                           capture_output=True, text=True)
-    if probe.returncode != 0:
-        probe = subprocess.run([unshare, "-rn", "sh", "-c", "ip link set lo up"],
-                               capture_output=True, text=True)
-        if probe.returncode != 0:
-            _missing(f"cannot create a network namespace: {probe.stderr.strip()}")
-        return [unshare, "-rn"]
-    return [unshare, "-n"]
 
 
 def _run_in_netns(netns, storescp_args, client_args, timeout=60):

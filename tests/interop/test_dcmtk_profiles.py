@@ -33,7 +33,7 @@ from pydicom.data import get_testdata_file
 from dicomtls.storage.part10 import read_dataset, read_meta
 from dicomtls.storage.scp import safe_filename
 from dicomtls.tls.suites import lookup
-from test_dcmtk_echo import (STORESCP, dcmtk, netns,  # noqa: F401  (netns is a fixture)
+from test_dcmtk_echo import (STORESCP, dcmtk,
                              storescp_and_our_cli as _storescp_and_our_cli)
 
 pytestmark = pytest.mark.interop
@@ -318,7 +318,7 @@ OUR_SCU_MATRIX = {
 @pytest.mark.parametrize("scp_option,ours", sorted(OUR_SCU_MATRIX),
                          ids=[f"{s}-{o.replace('--', '').replace(' ', '_') or 'default'}"
                               for s, o in sorted(OUR_SCU_MATRIX)])
-def test_our_echo_vs_storescp_profile(netns, tmp_path, pki, scp_option, ours):  # noqa: F811
+def test_our_echo_vs_storescp_profile(netns, tmp_path, pki, scp_option, ours):
     dcmtk(STORESCP)
     proc, log, _ = _storescp_and_our_cli(
         netns, tmp_path, f"+tls {pki.server_key} {pki.server_cert} +cf {pki.ca_cert} {scp_option}",
@@ -338,7 +338,7 @@ def test_our_echo_vs_storescp_profile(netns, tmp_path, pki, scp_option, ours):  
 
 
 @pytest.mark.parametrize("ours", ["", "--max-version 1.2"], ids=["default", "tls1.2"])
-def test_our_store_vs_storescp_bcp195(netns, tmp_path, pki, ours):  # noqa: F811
+def test_our_store_vs_storescp_bcp195(netns, tmp_path, pki, ours):
     dcmtk(STORESCP)
     src = tmp_path / "src"
     src.mkdir()

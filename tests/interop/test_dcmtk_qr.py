@@ -22,7 +22,7 @@ from pydicom.data import get_testdata_file
 from dicomtls.qr.scp import QRServer
 from dicomtls.tls.config import TLSConfig
 from dicomtls.storage.part10 import read_dataset, read_meta
-from test_dcmtk_echo import STORESCP, dcmtk, netns  # noqa: F401  (netns is a fixture)
+from test_dcmtk_echo import STORESCP, dcmtk
 
 pytestmark = pytest.mark.interop
 
@@ -97,7 +97,7 @@ def _move_sources(src):
     return str(ct.StudyInstanceUID), ["ct.dcm", "ct2.dcm", "j2k.dcm"]
 
 
-def test_movescu_to_our_serve_to_storescp(netns, tmp_path):  # noqa: F811
+def test_movescu_to_our_serve_to_storescp(netns, tmp_path):
     """movescu -> our serve (C-MOVE SCP) -> storescp (the move destination STORESCP)."""
     for prog in (MOVESCU, STORESCP):
         dcmtk(prog)

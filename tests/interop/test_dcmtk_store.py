@@ -23,7 +23,7 @@ from pydicom.data import get_testdata_file
 from dicomtls.storage.part10 import read_dataset, read_meta
 from dicomtls.storage.scp import StorageServer, safe_filename
 from dicomtls.tls.config import TLSConfig
-from test_dcmtk_echo import (STORESCP, dcmtk, netns,  # noqa: F401  (netns is a fixture)
+from test_dcmtk_echo import (STORESCP, dcmtk,
                              storescp_and_our_cli)
 
 pytestmark = pytest.mark.interop
@@ -108,13 +108,13 @@ def _run_storescp_and_our_store(netns, tmp_path, storescp_args, client_args, fil
     return record, log
 
 
-def test_our_store_to_storescp_plain(netns, tmp_path):  # noqa: F811
+def test_our_store_to_storescp_plain(netns, tmp_path):
     dcmtk(STORESCP)
     record, _ = _run_storescp_and_our_store(netns, tmp_path, "", "", OUR_SCU_FILES)
     assert record["session"] is None
 
 
-def test_our_store_to_storescp_tls(netns, tmp_path, pki):  # noqa: F811
+def test_our_store_to_storescp_tls(netns, tmp_path, pki):
     dcmtk(STORESCP)
     record, log = _run_storescp_and_our_store(
         netns, tmp_path, f"+tls {pki.server_key} {pki.server_cert} +cf {pki.ca_cert} +py",

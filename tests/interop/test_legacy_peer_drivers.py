@@ -18,7 +18,6 @@ from conftest import free_port, require_binary
 from legacy_peers import (Child, expected_reply, gnutls_priority, gnutls_server, payload,
                           run_gnutls_client, run_scapy_client, run_tlslite_client, scapy_server,
                           tlslite_server)
-from test_dcmtk_echo import netns  # noqa: F401  (fixture: the `unshare -n` prefix)
 
 pytestmark = pytest.mark.interop
 
@@ -158,7 +157,7 @@ def test_gnutls_priority_strings():
 
 @pytest.mark.parametrize("version,etm,ems", [("1.2", True, True), ("1.0", True, True),
                                              ("1.1", False, False)])
-def test_gnutls_client_vs_gnutls_server_3des(pki, netns, tmp_path, version, etm, ems):  # noqa: F811
+def test_gnutls_client_vs_gnutls_server_3des(pki, netns, tmp_path, version, etm, ems):
     prio = gnutls_priority([0x000A], versions=version, etm=etm, ems=ems)
     keys = tmp_path / "client.keys", tmp_path / "server.keys"
     with gnutls_server(pki, prio, netns, keylog=keys[1]) as server:
@@ -211,7 +210,7 @@ def test_scapy_des_client_vs_scapy_server(pki, tmp_path):
     assert keys[0].read_text() == keys[1].read_text() and len(keys[0].read_text().split()) == 9
 
 
-def test_3des_across_the_three_stacks(pki, netns):  # noqa: F811
+def test_3des_across_the_three_stacks(pki, netns):
     """3DES between independent stacks, which libssl cannot check: tlslite and scapy clients
     against gnutls-serv, gnutls-cli against the tlslite and scapy servers."""
     prio = gnutls_priority([0x000A])

@@ -13,7 +13,6 @@ import pytest
 import dicomtls as d
 from legacy_peers import (gnutls_priority, gnutls_server, payload, run_gnutls_client,
                           run_scapy_client, run_tlslite_client, scapy_server, tlslite_server)
-from test_dcmtk_echo import netns  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.interop
 
@@ -93,7 +92,7 @@ GNUTLS_CASES = [("1.2", True, True), ("1.2", False, False), ("1.1", True, False)
 
 @pytest.mark.parametrize("code", [0x000A, 0x0016])
 @pytest.mark.parametrize("version,etm,ems", GNUTLS_CASES)
-def test_own_client_vs_gnutls_server(pki, netns, tmp_path, code, version, etm, ems):  # noqa: F811
+def test_own_client_vs_gnutls_server(pki, netns, tmp_path, code, version, etm, ems):
     prio = gnutls_priority([code], versions=version, etm=etm, ems=ems)
     keys = tmp_path / "gnutls.keys", tmp_path / "ours.keys"
     with gnutls_server(pki, prio, netns, keylog=keys[0]) as server:

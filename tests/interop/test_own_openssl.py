@@ -13,7 +13,7 @@ import dicomtls as d
 from dicomtls.tls.own.cipherspec import allowed_at, engine_supports
 from dicomtls.tls.suites import ALL_SUITES
 from dicomtls.tls.versions import TLSVersion
-from test_openssl_cli import (LABEL, VERSION_FLAG, OurServer, brief_value, check, our_config,
+from test_openssl_cli import (LABEL, VERSION_FLAG, OurServer, check, our_config,
                               read_line, s_client, s_server)
 
 pytestmark = pytest.mark.interop

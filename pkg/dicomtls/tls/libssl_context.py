@@ -6,11 +6,10 @@ import logging
 import threading
 
 from .._binding import drain_errors, features, ffi, lib, libctx, raise_crypto_error
-from ..crypto.keys import load_private_key
-from ..crypto.x509 import load_certificates
 from ..errors import (CertificateLoadError, ConfigurationError, EngineUnavailableError,
-                      KeyMismatchError, LEAD_INVALID_CTX_CAFILE)
+                      LEAD_INVALID_CTX_CAFILE)
 from .config import TLSConfig
+from .credentials import load_own_credentials
 from .versions import TLSVersion
 
 log = logging.getLogger("dicomtls.tls")
@@ -123,19 +122,9 @@ class LibsslContext:
 
     def _load_own_chain(self):
         cfg, ctx = self.config, self.ptr
-        if not cfg.certificate:
-            if self.role == "server":
-                raise ConfigurationError("a TLS server needs a certificate and private key")
+        chain, key = load_own_credentials(cfg, self.role)
+        if not chain:
             return
-        der = cfg.file_format == "der"
-        chain = load_certificates(cfg.certificate, der=der)
-        key = load_private_key(cfg.private_key or cfg.certificate, password=cfg.key_password,
-                               der=der if cfg.private_key else None)
-        if not lib.X509_check_private_key(chain[0].ptr, key.ptr):
-            drain_errors()
-            raise KeyMismatchError(
-                f"private key {cfg.private_key or cfg.certificate} does not match certificate "
-                f"{cfg.certificate} ({chain[0].subject})")
         certs = ffi.new("X509 *[]", [c.ptr for c in chain])
         if not lib.dt_ctx_use_chain(ctx, certs, len(chain), key.ptr):
             errors = drain_errors()

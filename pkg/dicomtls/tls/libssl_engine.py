@@ -10,6 +10,7 @@ from ..crypto.x509 import Certificate
 from ..errors import (CertificateVerifyError, ConfigurationError, ConnectionClosedError, LocalProtocolError,
                       PeerCertificateRequiredError, TLSAlertReceived, TLSError, alert_name)
 from .config import TLSConfig, VerifyContext
+from .credentials import is_ip_address
 from .connection import (NEED_DATA, ApplicationData, CloseNotify, ConnectionClosed,
                          HandshakeComplete, SessionInfo, TLSConnection)
 from .libssl_context import keylog_lock, libssl_context
@@ -74,11 +75,11 @@ class LibsslConnection(TLSConnection):
         ssl = lib.dt_conn_ssl(conn)
         if role == "client" and server_name:
             name = server_name.encode()
-            if not _is_ip(server_name):
+            if not is_ip_address(server_name):
                 lib.SSL_set_tlsext_host_name(ssl, name)  # SNI carries names, never addresses
             if config.verify_hostname:
                 ok = (lib.X509_VERIFY_PARAM_set1_ip_asc(lib.SSL_get0_param(ssl), name)
-                      if _is_ip(server_name) else lib.SSL_set1_host(ssl, name))
+                      if is_ip_address(server_name) else lib.SSL_set1_host(ssl, name))
                 if not ok:
                     drain_errors()
                     raise ConfigurationError(f"cannot check the peer against {server_name!r}")
@@ -302,12 +303,3 @@ def _is_unexpected_eof(errors, rc) -> bool:
         return True
     return any(e.library == lib.ERR_LIB_SSL and e.reason == lib.SSL_R_UNEXPECTED_EOF_WHILE_READING
                for e in errors)
-
-
-def _is_ip(name: str) -> bool:
-    import ipaddress
-    try:
-        ipaddress.ip_address(name)
-        return True
-    except ValueError:
-        return False

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 import hmac
-import ipaddress
 import os
 from typing import Optional
 
 from ...errors import TLSProtocolViolation
+from ..credentials import is_ip_address
 from ..versions import TLSVersion
 from . import extensions as ext
 from . import messages as m
@@ -72,7 +72,7 @@ class OwnClientConnection(OwnConnection):
     def start(self) -> None:
         kxs = {s.key_exchange for s in self.offered}
         exts = []
-        if self.server_name and not _is_ip(self.server_name):
+        if self.server_name and not is_ip_address(self.server_name):
             exts.append(ext.Extension(ext.SERVER_NAME, ext.encode_server_name(self.server_name)))
         groups = []
         if "ECDHE" in kxs:
@@ -280,11 +280,3 @@ def ffdhe_group_of(p: bytes) -> Optional[int]:
         if GROUP_BITS[group] == bits and ffdhe_prime(group) == p:
             return group
     return None
-
-
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-        return True
-    except ValueError:
-        return False

@@ -7,16 +7,15 @@ purpose per role, the same depth limit and the same verify callback (it is calle
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Optional
 
 from ..._binding import drain_errors, ffi, lib, libctx
-from ...crypto.keys import load_private_key
-from ...crypto.x509 import Certificate, certificates_from_bytes, load_certificates
+from ...crypto.x509 import Certificate, certificates_from_bytes
 from ...errors import (CertificateLoadError, CertificateVerifyError, ConfigurationError,
-                      KeyMismatchError, LEAD_INVALID_CTX_CAFILE, TLSProtocolViolation)
+                      LEAD_INVALID_CTX_CAFILE, TLSProtocolViolation)
 from .. import libssl_engine  # noqa: F401  (registers the dt_py_verify callback)
 from ..config import TLSConfig
+from ..credentials import is_ip_address, load_own_credentials
 
 # TLS alert descriptions used for certificate failures (RFC 5246 7.2.2).
 BAD_CERTIFICATE = 42
@@ -66,24 +65,11 @@ class OwnCredentials:
         self.store = ffi.gc(store, lib.X509_STORE_free)
 
     def _load_own_chain(self):
-        cfg = self.config
-        if not cfg.certificate:
-            if self.role == "server":
-                raise ConfigurationError("a TLS server needs a certificate and private key")
-            return
-        der = cfg.file_format == "der"
-        chain = load_certificates(cfg.certificate, der=der)
-        key = load_private_key(cfg.private_key or cfg.certificate, password=cfg.key_password,
-                               der=der if cfg.private_key else None)
-        if not lib.X509_check_private_key(chain[0].ptr, key.ptr):
-            drain_errors()
-            raise KeyMismatchError(
-                f"private key {cfg.private_key or cfg.certificate} does not match certificate "
-                f"{cfg.certificate} ({chain[0].subject})")
-        if chain[0].public_key_type.upper() not in ("RSA", "RSA-PSS"):
+        chain, key = load_own_credentials(self.config, self.role)
+        if chain and chain[0].public_key_type.upper() not in ("RSA", "RSA-PSS"):
             raise ConfigurationError(
-                f"dicomtls' own TLS engine authenticates with RSA keys only; {cfg.certificate} "
-                f"holds a {chain[0].public_key_type} key")
+                f"dicomtls' own TLS engine authenticates with RSA keys only; "
+                f"{self.config.certificate} holds a {chain[0].public_key_type} key")
         self.chain = chain
         self.key = key
 
@@ -124,7 +110,7 @@ def verify_peer_chain(conn, creds: OwnCredentials, chain: list[Certificate], *,
     if peer_role_is_server and cfg.verify_hostname:
         if not server_name:
             raise ConfigurationError("verify_hostname needs the server's name or address")
-        if _is_ip(server_name):
+        if is_ip_address(server_name):
             ip = server_name.encode()
         else:
             host = server_name.encode()
@@ -148,11 +134,3 @@ def verify_peer_chain(conn, creds: OwnCredentials, chain: list[Certificate], *,
         f"peer certificate rejected at depth {depth[0]}: {text} (X509_V_ERR {code})",
         verify_code=code, depth=depth[0], alert_sent=_ALERT_FOR_VERIFY.get(code, BAD_CERTIFICATE),
         openssl_errors=errors)
-
-
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-        return True
-    except ValueError:
-        return False

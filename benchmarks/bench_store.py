@@ -2,7 +2,7 @@
 `storescu` -> `storescp`, plain TCP and TLS, one large object and many small ones, same run.
 
     python benchmarks/bench_store.py [--repeat 3] [--quick] [--big-mib 256] [--small 500]
-        [--baseline PKG_ROOT] [--fsync on|off|both] [--big [MIB]] [--only A|B]
+        [--baseline PKG_ROOT] [--fsync on|off|both] [--window1] [--big [MIB]] [--only A|B]
 
 ``--baseline PKG_ROOT`` runs a second copy of ours from another source root (e.g. an export of an
 earlier commit with its compiled extension copied in) in the same run, interleaved with the
@@ -284,9 +284,9 @@ def _check_out(out: str, count: int, nbytes: int, who: str) -> None:
 
 
 def run_ours(work, src, count, nbytes, pki, use_tls, timeout, *, root=None,
-             fsync=True) -> Run:
+             fsync=True, store_args=()) -> Run:
     """``root``: the source root to run (PYTHONPATH), None for the installed package;
-    ``fsync`` False runs ``serve --no-fsync``."""
+    ``fsync`` False runs ``serve --no-fsync``; ``store_args``: more `dicomtls store` options."""
     port = free_port()
     out = _fresh(os.path.join(work, "out"))
     tls_common = ["--tls", "--ca", str(pki.ca_cert), "--min-version", "1.3",
@@ -308,7 +308,7 @@ def run_ours(work, src, count, nbytes, pki, use_tls, timeout, *, root=None,
         scu_log, scu_json = os.path.join(work, "store.log"), os.path.join(work, "store.json")
         with open(scu_json, "w") as so, open(scu_log, "w") as se:
             client = Child(cli + ["store", "127.0.0.1", str(port), src, "--json", "--quiet",
-                                  "--timeout", str(timeout)] + tls_common +
+                                  "--timeout", str(timeout), *store_args] + tls_common +
                            (["--cert", str(pki.client_cert), "--key", str(pki.client_key)]
                             if use_tls else []), stdout=so, stderr=se, env=env,
                            rss_file=os.path.join(work, "store.rss"))
@@ -416,17 +416,23 @@ def compile_tree(root: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def _variants(args) -> list[tuple[str, object, bool]]:
-    """(label, source root or None, fsync) for every "ours" row."""
+def _variants(args) -> list[tuple[str, object, bool, tuple]]:
+    """(label, source root or None, fsync, store options) for every "ours" row."""
     modes = {"on": [True], "off": [False], "both": [True, False]}[args.fsync]
-    out = [("ours", None, fsync) for fsync in modes]
+    out = [("ours", None, fsync, ()) for fsync in modes]
+    if args.window1:
+        out.append(("ours window 1", None, True, ("--async-window", "1")))
     if args.baseline:
-        out.append(("baseline", args.baseline, True))
+        out.append(("baseline", args.baseline, True, ()))
     return out
 
 
 def _fsync_label(fsync: bool) -> str:
     return "fsync" if fsync else "no-fsync"
+
+
+def _name(variant) -> str:
+    return f"{variant[0]} ({_fsync_label(variant[2])})"
 
 
 def run_big(args, tmp, pki) -> None:
@@ -440,17 +446,17 @@ def run_big(args, tmp, pki) -> None:
     os.makedirs(work, exist_ok=True)
     print(f"\nPeak RSS sending one {args.big} MiB object ({nbytes / MIB:.0f} MiB of data set), "
           f"MiB; wall clock of the SCU process")
-    print(f"{'who':24} {'transport':9} {'SCU RSS':>8} {'SCP RSS':>8} {'wall s':>7} {'MB/s':>7}")
+    print(f"{'who':26} {'transport':9} {'SCU RSS':>8} {'SCP RSS':>8} {'wall s':>7} {'MB/s':>7}")
     for transport, use_tls in (("plain", False), ("TLS", True)):
         rows = []
-        for label, root, fsync in _variants(args):
-            r = run_ours(work, src, 1, nbytes, pki, use_tls, args.timeout, root=root,
-                         fsync=fsync)
-            rows.append((f"{label} ({_fsync_label(fsync)})", r))
+        for v in _variants(args):
+            r = run_ours(work, src, 1, nbytes, pki, use_tls, args.timeout, root=v[1],
+                         fsync=v[2], store_args=v[3])
+            rows.append((_name(v), r))
         r = run_dcmtk(work, files, 1, nbytes, pki, use_tls, args.timeout, args.dcmtk_pdu)
         rows.append(("storescu -> storescp +B", r))
         for who, r in rows:
-            print(f"{who:24} {transport:9} {r.scu_rss / 1024:8.1f} {r.scp_rss / 1024:8.1f} "
+            print(f"{who:26} {transport:9} {r.scu_rss / 1024:8.1f} {r.scp_rss / 1024:8.1f} "
                   f"{r.wall:7.2f} {nbytes / 1e6 / r.wall:7.1f}", flush=True)
         shutil.rmtree(os.path.join(work, "out"), ignore_errors=True)
 
@@ -473,6 +479,9 @@ def main() -> int:
                     help="dicomtls serve with fsync (on, default), --no-fsync (off) or both")
     ap.add_argument("--big", type=int, nargs="?", const=1024, metavar="MIB",
                     help="only measure peak RSS for one MIB-MiB object (default 1024)")
+    ap.add_argument("--window1", action="store_true",
+                    help="add a row: ours with store --async-window 1 (one C-STORE at a time, "
+                         "as storescu sends)")
     args = ap.parse_args()
     big_mib = args.big_mib or (64 if args.quick else 256)
     small = args.small or (100 if args.quick else 500)
@@ -520,7 +529,7 @@ def main() -> int:
         variants = _variants(args)
         print(f"\nC-STORE over 127.0.0.1, SCU process wall clock (spawn to exit), best of "
               f"{args.repeat}, runs interleaved (each repeat: every ours variant, then DCMTK)")
-        header = (f"{'dataset':16} {'transport':9} {'variant':20} {'MB/s':>7} {'obj/s':>7} "
+        header = (f"{'dataset':16} {'transport':9} {'variant':26} {'MB/s':>7} {'obj/s':>7} "
                   f"{'JSON s':>7} {'MB/s':>7} {'DCMTK MB/s':>10} {'obj/s':>7} {'ratio':>6}")
         print(header)
         print("-" * len(header), flush=True)
@@ -535,7 +544,8 @@ def main() -> int:
                 for _ in range(args.repeat):
                     for v in variants:
                         ours[v].append(run_ours(work, src, count, nbytes, pki, use_tls,
-                                                args.timeout, root=v[1], fsync=v[2]))
+                                                args.timeout, root=v[1], fsync=v[2],
+                                                store_args=v[3]))
                     theirs.append(run_dcmtk(work, files, count, nbytes, pki, use_tls,
                                             args.timeout, args.dcmtk_pdu,
                                             nodelay=not args.dcmtk_nagle))
@@ -552,8 +562,8 @@ def main() -> int:
                                                max(r.scp_rss for r in runs),
                                                max(r.scu_rss for r in theirs),
                                                max(r.scp_rss for r in theirs))
-                    name = f"{v[0]} ({_fsync_label(v[2])})"
-                    print(f"{key + ' ' + label:16} {transport:9} {name:20} "
+                    name = _name(v)
+                    print(f"{key + ' ' + label:16} {transport:9} {name:26} "
                           f"{mb / best_o.wall:7.1f} {count / best_o.wall:7.1f} {best_i:7.2f} "
                           f"{mb / best_i:7.1f} {mb / best_t.wall:10.1f} "
                           f"{count / best_t.wall:7.1f} {best_t.wall / best_o.wall:6.2f}",
@@ -564,11 +574,11 @@ def main() -> int:
 
         if rss:
             print(f"\nPeak RSS, dataset A ({big_mib} MiB object), MiB (max over runs)")
-            print(f"{'transport':9} {'variant':20} {'ours SCU':>9} {'ours SCP':>9} "
+            print(f"{'transport':9} {'variant':26} {'ours SCU':>9} {'ours SCP':>9} "
                   f"{'storescu':>9} {'storescp':>9}")
             for (transport, v), (a, b, c, d) in rss.items():
-                name = f"{v[0]} ({_fsync_label(v[2])})"
-                print(f"{transport:9} {name:20} {a / 1024:9.1f} {b / 1024:9.1f} "
+                name = _name(v)
+                print(f"{transport:9} {name:26} {a / 1024:9.1f} {b / 1024:9.1f} "
                       f"{c / 1024:9.1f} {d / 1024:9.1f}")
         print(f"""
 Notes:
@@ -581,7 +591,11 @@ Notes:
   source trees byte-compiled first.
 * variants: "ours" = {os.path.dirname(os.path.dirname(dicomtls.__file__))}"""
               + (f"; \"baseline\" = {args.baseline}" if args.baseline else "") + f"""
-* PDU: ours at its defaults both ways; DCMTK -pdu {args.dcmtk_pdu} on both sides.
+* PDU: ours at its defaults both ways (1 MiB); DCMTK -pdu {args.dcmtk_pdu} on both sides.
+* Pipelining: ours proposes an Asynchronous Operations Window of 8 C-STOREs and serve agrees,
+  so the next object travels while the previous one is fsynced and renamed (each response
+  still only once its file is complete); storescu/storescp send one at a time. "window 1"
+  rows (--window1) show ours without it.
 * DCMTK ran with TCP_NODELAY={0 if args.dcmtk_nagle else 1} in its environment (3.6.7 keeps Nagle
   on by default: then every small object waits ~40 ms for a delayed ACK; --dcmtk-nagle to see
   it). Ours always sets TCP_NODELAY.

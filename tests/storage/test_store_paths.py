@@ -289,3 +289,30 @@ def test_abort_with_objects_in_flight_keeps_the_complete_ones(tmp_path):
     assert len(names) == result.stored <= 4
     for name in names:   # whatever is there is complete
         assert read_meta(out / name).dataset_length > 200_000
+
+
+def test_cli_store_async_window_option(tmp_path):
+    """``dicomtls store --async-window 1`` proposes nothing (the SCP then has no worker and
+    answers one at a time); out-of-range values are usage errors; the default matches the
+    library's."""
+    from dicomtls.cli import dicom_commands
+    from dicomtls.storage import scu
+    assert dicom_commands.ASYNC_WINDOW == scu.ASYNC_WINDOW
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        make_object(src / f"{i}.dcm", 20_000)
+    cli = [sys.executable, "-m", "dicomtls.cli.main", "store"]
+    out = tmp_path / "out"
+    with StorageServer(out, timeout=20) as server:
+        out.mkdir()
+        proc = subprocess.run(cli + ["127.0.0.1", str(server.port), str(src), "--quiet",
+                                     "--async-window", "1"], capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        bad = subprocess.run(cli + ["127.0.0.1", str(server.port), str(src),
+                                    "--async-window", "0"], capture_output=True, text=True,
+                             timeout=60)
+        assert bad.returncode == 2 and "--async-window" in bad.stderr
+        server.close()
+    assert len(os.listdir(out)) == 3 and server.results[0].stored == 3

@@ -20,6 +20,19 @@ TLS_PORT = 2762     # DICOM over TLS (PS3.15 B.1, IANA "dicom-tls")
 PLAIN_PORT = 11112  # DICOM (IANA "dicom")
 
 
+#: store's default window (``storage.scu.ASYNC_WINDOW``, repeated here so building the parser
+#: does not import the storage modules).
+ASYNC_WINDOW = 8
+
+
+def _window(text: str) -> int:
+    import argparse
+    value = int(text)
+    if not 1 <= value <= 0xFFFF:
+        raise argparse.ArgumentTypeError(f"must be 1-65535, not {value}")
+    return value
+
+
 def _port(args) -> int:
     return args.port if args.port is not None else (TLS_PORT if args.tls else PLAIN_PORT)
 
@@ -64,6 +77,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--async-window", type=_window, default=ASYNC_WINDOW, metavar="N",
+                   help=f"C-STORE requests to keep outstanding if the peer agrees (PS3.7 "
+                        f"asynchronous operations window; default {ASYNC_WINDOW}; 1: one at a "
+                        f"time and nothing proposed, like storescu)")
     add_tls_options(p)
     p.set_defaults(func=cmd_store, role="client")
 
@@ -179,7 +196,7 @@ def cmd_store(args) -> int:
 
     summary = store(args.host, port, args.paths, tls_config=config, called_ae=args.aec,
                     calling_ae=args.aet, timeout=args.timeout, server_name=args.server_name,
-                    progress=progress)
+                    async_window=args.async_window, progress=progress)
     if not args.quiet and summary.results:
         sys.stderr.write("\n")
     record = summary.to_dict()

@@ -117,7 +117,7 @@ def pairs(report, status=ACCEPTED):
     return {(p.version.short, p.suite.name) for p in report.probes if p.status == status}
 
 
-# ---- openssl s_server -----------------------------------------------------------------------------
+# ---- openssl s_server ----------------------------------------------------------------------------
 def test_s_server_known_list_tls12_and_13(pki, tmp_path):
     with SServer(pki, tmp_path, "-cipher", "AES128-SHA:ECDHE-RSA-AES256-GCM-SHA384",
                  "-ciphersuites", "TLS_AES_128_GCM_SHA256") as server:
@@ -269,7 +269,7 @@ def test_untrusted_server_certificate_is_reported_not_fatal(pki, pki_ec):
     assert "unable to get local issuer" in report.certificate.detail
 
 
-# ---- bounds and errors ----------------------------------------------------------------------------
+# ---- bounds and errors ---------------------------------------------------------------------------
 def test_unreachable_port():
     with pytest.raises(ScanTargetError, match="cannot connect to 127.0.0.1 port .*refused"):
         scan("127.0.0.1", free_port())

@@ -8,12 +8,14 @@ one JSON document with ``--json``. Exit 0 whenever the scan ran, whatever the se
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
 from ..tls.config import parse_cipher_list
 from ..tls.profiles import DEFAULT_PROFILE, get_profile
-from ..tls.scan import ACCEPTED, NEEDS_CLIENT_CERT, scan
+from ..errors import alert_name
+from ..tls.scan import ACCEPTED, NEEDS_CLIENT_CERT, scan, version_label
 from ..tls.versions import TLSVersion
 from .tls_options import add_tls_options, config_from_args
 
@@ -68,7 +70,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--parallel", type=_bounded(int, 1, 16), default=4,
                    help="handshakes at a time (default 4)")
     p.add_argument("--server-name", help="SNI name (default: HOST unless it is an address)")
-    p.add_argument("--accepted-only", action="store_true", help="table rows of accepted suites only")
+    p.add_argument("--accepted-only", action="store_true",
+                   help="table rows of accepted suites only")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     add_tls_options(p)
     # None = not given: the scan then covers the whole registry rather than one profile.
@@ -97,10 +100,51 @@ def cmd_scan(args) -> int:
                   engine=args.engine, parallel=args.parallel, max_time=args.max_time,
                   server_name=args.server_name)
     if args.json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=1) + "\n")
+        sys.stdout.write(json.dumps(report_json(report), indent=1) + "\n")
     else:
         print_report(report, accepted_only=args.accepted_only)
     return 0
+
+
+def _probe_json(p) -> dict:
+    s, tap = p.session, p.tap
+    return {
+        "version": p.version.label, "code": p.suite.code_hex, "suite": p.suite.name,
+        "engine": p.engine, "result": p.status, "detail": p.detail,
+        "alert": alert_name(p.alert) if p.alert is not None else None, "alert_code": p.alert,
+        "alert_by": p.alert_by,
+        "chosen_version": version_label(tap.version) if tap.version else None,
+        "chosen_suite": None if tap.suite is None else f"0x{tap.suite:04X}",
+        "server_extensions": list(tap.extensions),
+        "key_exchange_group": s.key_exchange_group if s else None,
+        "key_exchange_bits": s.key_exchange_bits if s else None,
+        "seconds": round(p.seconds, 4),
+    }
+
+
+def report_json(report) -> dict:
+    """The whole report as one JSON-ready document: versions and suites by name."""
+    pref, cert = report.preference, report.certificate
+    return {
+        "host": report.host, "port": report.port, "address": report.address,
+        "versions": [v.label for v in report.versions],
+        "client_certificate": report.client_certificate, "seconds": round(report.seconds, 3),
+        "accepted": [{"version": p.version.label, "suite": p.suite.name,
+                      "code": p.suite.code_hex} for p in report.accepted()],
+        "probes": [_probe_json(p) for p in report.probes],
+        "not_probed": [{"version": v.label, "suite": s.name, "reason": reason}
+                       for v, s, reason in report.not_probed],
+        "certificate": {"chain": [c.to_dict() for c in cert.chain], "verified": cert.verified,
+                        "detail": cert.detail},
+        "preference": {"version": pref.version.label if pref.version else None,
+                       "mode": pref.mode, "engine": pref.engine,
+                       "server_order": [s.name for s in pref.server_order],
+                       "complete": pref.complete, "detail": pref.detail},
+        "extensions": dataclasses.asdict(report.extensions),
+        "profiles": [{"profile": p.profile, "section": p.section, "state": p.state,
+                      "accepted": [f"{v.label} {s.name}" for v, s in p.accepted]}
+                     for p in report.profiles],
+    }
 
 
 def _yes_no(value) -> str:

@@ -8,7 +8,7 @@ CertificateRequest: a server that wants a client certificate) and the ServerHell
 known whichever engine ran. Then: server preference, encrypt-then-MAC / extended master secret /
 renegotiation_info, certificate trust, and which PS3.15 profiles the server can serve.
 
-Nothing here prints; ``cli/scan_command.py`` formats the ScanReport.
+Nothing here prints; ``cli/scan_command.py`` renders the ScanReport as a table or JSON.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from ..errors import (CertificateVerifyError, ConfigurationError, ConnectionClos
                       DicomTLSError, RemoteProtocolError, alert_name)
 from .config import TLSConfig
 from .connection import NEED_DATA, ConnectionClosed, HandshakeComplete, SessionInfo
-from .credentials import is_ip_address
 from .engines import new_connection
 from .own.cipherspec import ENGINE_NAME, allowed_at
 from .own.extensions import (ENCRYPT_THEN_MAC, EXTENDED_MASTER_SECRET, RENEGOTIATION_INFO,
@@ -149,31 +148,26 @@ class ProbeResult:
         """The suite the server's ServerHello chose (None: no ServerHello)."""
         return self.session.cipher_suite if self.session else by_code(self.tap.suite or -1)
 
-    def to_dict(self) -> dict:
-        s, tap = self.session, self.tap
-        return {
-            "version": self.version.label, "code": self.suite.code_hex, "suite": self.suite.name,
-            "engine": self.engine, "result": self.status, "detail": self.detail,
-            "alert": alert_name(self.alert) if self.alert is not None else None,
-            "alert_code": self.alert, "alert_by": self.alert_by,
-            "chosen_version": _version_label(tap.version) if tap.version else None,
-            "chosen_suite": None if tap.suite is None else f"0x{tap.suite:04X}",
-            "server_extensions": list(tap.extensions),
-            "key_exchange_group": s.key_exchange_group if s else None,
-            "key_exchange_bits": s.key_exchange_bits if s else None,
-            "seconds": round(self.seconds, 4),
-        }
 
-
-# ---- one handshake --------------------------------------------------------------------------------
+# ---- one handshake -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Target:
-    host: str
-    port: int
+    """Where and how to probe: resolved address, SNI name, client side, engine mode, limits."""
+
     family: int
     address: tuple
     server_name: Optional[str]
-    client_certificate: bool
+    base: TLSConfig
+    mode: str = "auto"
+    timeout: float = 5.0
+    deadline: float = float("inf")   # time.monotonic() after which nothing more is tried
+
+    def run(self, suites, version, engine, peer_cert="ignore") -> Optional[ProbeResult]:
+        """One handshake offering ``suites`` at ``version``; None once the deadline passed."""
+        limit = min(self.timeout, self.deadline - time.monotonic())
+        if limit <= 0:
+            return None
+        return attempt(self, probe_config(self.base, suites, version, engine, peer_cert), limit)
 
 
 class _Wire:
@@ -283,7 +277,7 @@ def attempt(target: Target, config: TLSConfig, limit: float) -> ProbeResult:
             result.status = TIMEOUT
             result.detail = f"no answer within {limit:g} s{_where(result.tap, completed)}"
         except DicomTLSError as exc:
-            _classify(result, exc, completed, target.client_certificate, config)
+            _classify(result, exc, completed, bool(target.base.certificate), config)
         except OSError as exc:
             # A reset is how some servers refuse a ClientHello; a refused connect is no answer.
             reason = exc.strerror or str(exc) or type(exc).__name__
@@ -334,21 +328,21 @@ def _classify(result: ProbeResult, exc: DicomTLSError, completed: bool, have_cer
             or tap.suite not in {s.code for s in config.usable_suites()}):
         # The server answered with something we did not offer, and our engine refused it.
         chosen = by_code(tap.suite)
+        name = chosen.name if chosen else f"0x{tap.suite:04X}"
         result.status = REFUSED
-        result.detail = (f"server answered {_version_label(tap.version)} "
-                         f"{chosen.name if chosen else f'0x{tap.suite:04X}'}, which was not offered")
+        result.detail = f"server answered {version_label(tap.version)} {name}, not offered"
     else:
         result.status, result.detail = FAILED, f"our client aborted{where}: {exc}"
 
 
-def _version_label(number: Optional[int]) -> str:
+def version_label(number: Optional[int]) -> str:
     try:
         return TLSVersion(number).label
     except (ValueError, TypeError):
         return f"version 0x{number or 0:04X}"
 
 
-# ---- which engine offers what ---------------------------------------------------------------------
+# ---- which engine offers what --------------------------------------------------------------------
 def engine_can(engine: str, suite: CipherSuite, version: TLSVersion) -> bool:
     if engine == "libssl":
         return suite.code in features().libssl_suite_codes and suite.supports(version)
@@ -381,24 +375,7 @@ def probe_config(base: TLSConfig, suites: Sequence[CipherSuite], version: TLSVer
         min_dhe_bits=None, _quiet=True)
 
 
-# ---- the report -----------------------------------------------------------------------------------
-def plain(value):
-    """JSON-ready form of the report objects: versions and suites by name, certificates as dicts."""
-    if isinstance(value, TLSVersion):
-        return value.label
-    if isinstance(value, CipherSuite):
-        return value.name
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    if hasattr(value, "__dataclass_fields__"):
-        value = {f: getattr(value, f) for f in value.__dataclass_fields__}
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
+# ---- the report ----------------------------------------------------------------------------------
 @dataclass
 class Preference:
     version: Optional[TLSVersion] = None
@@ -458,18 +435,10 @@ class ScanReport:
         """{("1.2", IANA name), ...}: what tests and scripts compare."""
         return {(p.version.short, p.suite.name) for p in self.accepted()}
 
-    def to_dict(self) -> dict:
-        out = plain({f: getattr(self, f) for f in self.__dataclass_fields__})
-        out["seconds"] = round(self.seconds, 3)
-        out["accepted"] = [{"version": p.version.label, "suite": p.suite.name,
-                            "code": p.suite.code_hex} for p in self.accepted()]
-        return out
 
-
-# ---- the scan -------------------------------------------------------------------------------------
-def resolve(host: str, port: int, timeout: float, server_name: Optional[str],
-            client_certificate: bool) -> Target:
-    """Resolve once, and check that something accepts TCP connections there."""
+# ---- the scan ------------------------------------------------------------------------------------
+def resolve(host: str, port: int, timeout: float) -> tuple[int, tuple]:
+    """(family, address): resolved once, and something accepts TCP connections there."""
     try:
         candidates = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
@@ -480,26 +449,10 @@ def resolve(host: str, port: int, timeout: float, server_name: Optional[str],
             with socket.socket(family, socket.SOCK_STREAM) as s:
                 s.settimeout(timeout)
                 s.connect(address)
-            return Target(host, port, family, address, server_name, client_certificate)
+            return family, address
         except OSError as exc:
             reason = exc.strerror or str(exc) or "timed out"
     raise ScanTargetError(f"cannot connect to {host} port {port}: {reason}")
-
-
-@dataclass(frozen=True)
-class _Context:
-    target: Target
-    base: TLSConfig
-    mode: str
-    timeout: float
-    deadline: float
-
-    def run(self, suites, version, engine, peer_cert="ignore") -> Optional[ProbeResult]:
-        limit = min(self.timeout, self.deadline - time.monotonic())
-        if limit <= 0:
-            return None
-        config = probe_config(self.base, suites, version, engine, peer_cert)
-        return attempt(self.target, config, limit)
 
 
 def scan(host: str, port: int, config_base: Optional[TLSConfig] = None,
@@ -527,13 +480,12 @@ def scan(host: str, port: int, config_base: Optional[TLSConfig] = None,
     wanted = ALL_SUITES if suites is None else tuple(dict.fromkeys(lookup(s) for s in suites))
     if not versions or not wanted:
         raise ConfigurationError("nothing to scan: no versions or no suites")
-    if server_name is None and not is_ip_address(host):
-        server_name = host
-    target = resolve(host, port, min(timeout, max_time), server_name, bool(base.certificate))
-    addr = target.address
+    # The engines send SNI for names only; an address still serves --verify-hostname.
+    server_name = server_name or host
+    family, addr = resolve(host, port, min(timeout, max_time))
+    ctx = Target(family, addr, server_name, base, mode, timeout, started + max_time)
     report = ScanReport(host, port, f"[{addr[0]}]:{addr[1]}" if ":" in addr[0] else
-                        f"{addr[0]}:{addr[1]}", versions, target.client_certificate)
-    ctx = _Context(target, base, mode, timeout, started + max_time)
+                        f"{addr[0]}:{addr[1]}", versions, bool(base.certificate))
     plan = []
     for version in versions:
         for suite in (s for s in wanted if s.supports(version)):
@@ -567,7 +519,7 @@ def scan(host: str, port: int, config_base: Optional[TLSConfig] = None,
     return report
 
 
-def _certificate(ctx: _Context, report: ScanReport) -> CertificateReport:
+def _certificate(ctx: Target, report: ScanReport) -> CertificateReport:
     first = next((p for p in report.probes if p.session is not None), None)
     out = CertificateReport(chain=first.session.peer_certificates if first else ())
     if not (ctx.base.ca_file or ctx.base.ca_dir) or first is None:
@@ -596,7 +548,7 @@ def _engine_for(suites, version, mode) -> tuple[Optional[str], list]:
     return best, best_list
 
 
-def _preference(ctx: _Context, report: ScanReport, order_limit: int) -> Preference:
+def _preference(ctx: Target, report: ScanReport, order_limit: int) -> Preference:
     """Offer the suites the server chose at the best version in two orders: it follows the
     client's order, or its own (then found by removing each chosen suite in turn). The choice is
     read from the ServerHello, so it works while the server still wants a client certificate."""
@@ -638,7 +590,7 @@ def _preference(ctx: _Context, report: ScanReport, order_limit: int) -> Preferen
     return out
 
 
-def _extensions(ctx: _Context, report: ScanReport) -> Extensions:
+def _extensions(ctx: Target, report: ScanReport) -> Extensions:
     """EtM, EMS and renegotiation_info from one own-engine handshake (with a CBC suite when the
     server took one: EtM applies only to CBC), else from the ServerHellos the probes saw."""
     out = Extensions()

@@ -236,6 +236,20 @@ def test_own_legacy_server_des_3des_aes(pki, engine):
     assert seconds < 30
 
 
+def test_engine_forced_to_libssl_lists_what_it_cannot_offer(pki):
+    config = server_config(pki, LEGACY, min_version="1.0", max_version="1.2")
+    with OurServer(config) as server:
+        report = scan("127.0.0.1", server.port, engine="libssl", versions=("1.2",))
+    assert report.accepted_pairs() == {("1.2", "TLS_RSA_WITH_AES_128_CBC_SHA"),
+                                       ("1.2", "TLS_RSA_WITH_AES_256_CBC_SHA")}
+    reasons = {s.name: r for _v, s, r in report.not_probed}
+    assert reasons["TLS_RSA_WITH_3DES_EDE_CBC_SHA"] == (
+        "only dicomtls' own engine offers it (engine forced to libssl)")
+    assert {p.engine for p in report.probes} == {"libssl"}
+    # EtM/EMS then come from the ServerHello a libssl probe saw.
+    assert report.extensions.encrypt_then_mac is True and "libssl" in report.extensions.probe
+
+
 def test_own_server_client_preference_and_no_ems(pki):
     config = server_config(pki, LEGACY, min_version="1.0", max_version="1.2",
                            server_preference=False, extended_master_secret=False)

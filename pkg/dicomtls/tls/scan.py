@@ -459,7 +459,7 @@ def scan(host: str, port: int, config_base: Optional[TLSConfig] = None,
          versions: Iterable = ALL_VERSIONS, suites: Optional[Iterable] = None,
          timeout: float = 5.0, *, engine: Optional[str] = None, parallel: int = 4,
          max_time: float = 300.0, server_name: Optional[str] = None, preference: bool = True,
-         extras: bool = True, order_limit: int = 16) -> ScanReport:
+         extras: bool = True, order_limit: int = 64) -> ScanReport:
     """Probe every (version, suite) pair some engine can offer; then preference and extensions.
 
     ``config_base`` gives the client certificate, trust and key log (suites and versions are

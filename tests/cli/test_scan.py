@@ -147,3 +147,10 @@ def test_configuration_error_exits_1(tmp_path, port):
     result = run("scan", "127.0.0.1", str(port), "--cert", str(tmp_path / "missing.pem"))
     assert result.returncode == 1
     assert "no such file" in result.stderr
+
+
+def test_wrong_key_password_exits_1_before_probing(pki, port):
+    result = run("scan", "127.0.0.1", str(port), "--cert", str(pki.client_cert), "--key",
+                 str(pki.client_key_encrypted), "--key-password", "wrong")
+    assert result.returncode == 1
+    assert "KeyPasswordError" in result.stderr and result.stdout == ""

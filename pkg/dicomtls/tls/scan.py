@@ -268,6 +268,8 @@ def attempt(target: Target, config: TLSConfig, limit: float) -> ProbeResult:
                     raise ConnectionClosedError("the server closed the connection")
                 if isinstance(event, HandshakeComplete):
                     break
+            else:
+                raise TimeoutError("the handshake made no progress")
             result.session, completed = result.conn.session, True
             if result.session.protocol >= TLSVersion.TLSv1_3:
                 _await_verdict(wire, min(end, time.monotonic() + TLS13_VERDICT_WAIT))
@@ -482,6 +484,11 @@ def scan(host: str, port: int, config_base: Optional[TLSConfig] = None,
         raise ConfigurationError("nothing to scan: no versions or no suites")
     # The engines send SNI for names only; an address still serves --verify-hostname.
     server_name = server_name or host
+    # Credentials and trust load lazily, per connection: a bad key, password or CA file is a
+    # configuration error of the whole scan, not a hundred failed probes.
+    trust = "require" if base.ca_file or base.ca_dir else "ignore"
+    new_connection(probe_config(base, (lookup(0x1301),), TLSVersion.TLSv1_3, "libssl", trust),
+                   "client", server_name=server_name)
     family, addr = resolve(host, port, min(timeout, max_time))
     ctx = Target(family, addr, server_name, base, mode, timeout, started + max_time)
     report = ScanReport(host, port, f"[{addr[0]}]:{addr[1]}" if ":" in addr[0] else

@@ -1,0 +1,366 @@
+"""One scan probe: a handshake offering one suite at one version, with a tap on the server's
+plaintext handshake records so a refusal can be placed (before ServerHello, or after a
+CertificateRequest), and which engine offers what. The scan itself is ``tls/scan.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+from .._binding import features
+from ..errors import (CertificateVerifyError, ConnectionClosedError, DicomTLSError,
+                      RemoteProtocolError, alert_name)
+from .config import TLSConfig
+from .connection import NEED_DATA, ConnectionClosed, HandshakeComplete, SessionInfo
+from .engines import new_connection
+from .own.cipherspec import ENGINE_NAME, allowed_at
+from .own.extensions import SUPPORTED_VERSIONS
+from .own.messages import HandshakeBuffer, decode_server_hello
+from .suites import CipherSuite, by_code
+from .versions import TLSVersion
+
+ACCEPTED, REFUSED, TIMEOUT, FAILED, SKIPPED = "accepted", "refused", "timeout", "error", "skipped"
+NEEDS_CLIENT_CERT = "needs_client_cert"        # the server chose the suite, then wanted a cert
+CLIENT_CERT_REJECTED = "client_cert_rejected"  # ... and refused the one we sent
+UNTRUSTED = "untrusted_server"                 # our client refused the server's certificate
+# In all of these the ServerHello chose the offered suite at the offered version: the server
+# supports the suite, whatever then went wrong with certificates.
+SELECTED = frozenset({ACCEPTED, NEEDS_CLIENT_CERT, CLIENT_CERT_REJECTED, UNTRUSTED})
+UNDECIDED = frozenset({TIMEOUT, FAILED, SKIPPED})
+
+ALL_VERSIONS = tuple(TLSVersion)
+# Engines in the order a probe tries them, per mode: auto prefers libssl, dicomtls the own engine.
+ENGINE_ORDER = {"auto": ("libssl", ENGINE_NAME), ENGINE_NAME: (ENGINE_NAME, "libssl"),
+                "libssl": ("libssl",)}
+HANDSHAKE_FAILURE, CERTIFICATE_REQUIRED = 40, 116
+# Alerts a server sends about the client's certificate (RFC 5246 7.2.2, RFC 8446 6.2).
+CERT_ALERTS = frozenset({42, 43, 44, 45, 46, 48, 49, 116})
+_HRR_RANDOM = hashlib.sha256(b"HelloRetryRequest").digest()  # RFC 8446 4.1.3
+RECV_CHUNK = 64 * 1024
+MAX_STEPS = 4096          # engine steps per handshake: each consumes input or yields an event
+TLS13_VERDICT_WAIT = 2.0  # s: a TLS 1.3 server judges our certificate after our Finished
+CLOSE_WAIT = 0.5          # s: for the server's close after our close_notify (politeness only)
+
+
+class ScanTargetError(RemoteProtocolError):
+    """The server could not be reached at all (name, route, or nothing listening)."""
+
+
+class ServerTap:
+    """The server's handshake as far as it is plaintext: ServerHello (version, suite, extensions)
+    and CertificateRequest. Best effort and bounded: it never raises; the engine judges."""
+
+    MAX_BYTES = 256 * 1024  # of server input: a certificate chain fits
+
+    def __init__(self):
+        self._buf, self._hs, self._seen = bytearray(), HandshakeBuffer(), 0
+        self.done = self.cert_request = False
+        self.hello = None
+        self.version: Optional[int] = None
+
+    def feed(self, data) -> None:
+        self._seen += len(data)
+        self.done = self.done or not data or self._seen > self.MAX_BYTES
+        if self.done:
+            return
+        self._buf += data
+        try:
+            while not self.done and len(self._buf) >= 5:
+                buf = self._buf
+                ctype, length = buf[0], buf[3] << 8 | buf[4]
+                if len(buf) < 5 + length:
+                    return
+                payload = bytes(buf[5:5 + length])
+                del buf[:5 + length]
+                if ctype == 22:
+                    self._hs.feed(payload)
+                    for _ in range(MAX_STEPS):
+                        msg = None if self.done else self._hs.next_message()
+                        if msg is None:
+                            break
+                        self._on_message(msg[0], msg[1])
+                elif not (ctype == 20 and self.hello is None):  # CCS after a HelloRetryRequest
+                    self.done = True  # an alert, ChangeCipherSpec or encrypted data: clear ends
+        except Exception:  # noqa: BLE001 - malformed input is the engine's to report
+            self.done = True
+
+    def _on_message(self, msg_type: int, body: bytes) -> None:
+        if msg_type == 2:
+            hello = decode_server_hello(body)
+            if hello.random == _HRR_RANDOM:
+                return  # a HelloRetryRequest; the real ServerHello follows in the clear
+            chosen = hello.extension(SUPPORTED_VERSIONS)
+            self.hello = hello
+            self.version = (chosen[0] << 8 | chosen[1]) if chosen and len(chosen) == 2 \
+                else hello.version
+            self.done = self.version >= TLSVersion.TLSv1_3  # the rest of 1.3 is encrypted
+        elif msg_type == 13:
+            self.cert_request = True
+        elif msg_type == 14:
+            self.done = True  # ServerHelloDone: nothing after it is of interest
+
+    @property
+    def suite(self) -> Optional[int]:
+        return self.hello.cipher_suite if self.hello is not None else None
+
+    @property
+    def extensions(self) -> tuple:
+        return tuple(e.type for e in self.hello.extensions) if self.hello is not None else ()
+
+
+@dataclass
+class ProbeResult:
+    """One handshake: what was offered (the first suite, for a multi-suite offer) and the answer."""
+
+    version: TLSVersion
+    suite: CipherSuite
+    engine: str
+    status: str = FAILED
+    detail: str = ""
+    alert: Optional[int] = None
+    alert_by: Optional[str] = None           # "server" (received) or "client" (we aborted)
+    session: Optional[SessionInfo] = None
+    seconds: float = 0.0
+    tap: ServerTap = field(default_factory=ServerTap, repr=False)
+    conn: object = field(default=None, repr=False)  # the engine's connection, for inspection
+
+    @property
+    def selected(self) -> bool:
+        return self.status in SELECTED
+
+    @property
+    def chosen(self) -> Optional[CipherSuite]:
+        """The suite the server's ServerHello chose (None: no ServerHello)."""
+        return self.session.cipher_suite if self.session else by_code(self.tap.suite or -1)
+
+
+# ---- one handshake -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    """Where and how to probe: resolved address, SNI name, client side, engine mode, limits."""
+
+    family: int
+    address: tuple
+    server_name: Optional[str]
+    base: TLSConfig
+    mode: str = "auto"
+    timeout: float = 5.0
+    deadline: float = float("inf")   # time.monotonic() after which nothing more is tried
+
+    def run(self, suites, version, engine, peer_cert="ignore") -> Optional[ProbeResult]:
+        """One handshake offering ``suites`` at ``version``; None once the deadline passed."""
+        limit = min(self.timeout, self.deadline - time.monotonic())
+        if limit <= 0:
+            return None
+        return attempt(self, probe_config(self.base, suites, version, engine, peer_cert), limit)
+
+
+class _Wire:
+    """Blocking socket <-> sans-IO connection, with the tap on the way in."""
+
+    def __init__(self, sock, conn, tap):
+        self.sock, self.conn, self.tap, self.eof = sock, conn, tap, False
+
+    def flush(self, quiet: bool = False) -> None:
+        out = self.conn.data_to_send()
+        try:
+            if out:
+                self.sock.sendall(out)
+        except OSError:
+            if not quiet:
+                raise
+
+    def receive(self, end: float) -> None:
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("probe deadline passed")
+        self.sock.settimeout(remaining)
+        data = self.sock.recv(RECV_CHUNK)
+        self.eof = not data
+        self.tap.feed(data)
+        self.conn.receive_data(data)
+
+    def step(self):
+        try:
+            event = self.conn.next_event()
+        except BaseException:
+            self.flush(quiet=True)  # the alert explaining our abort should reach the server
+            raise
+        self.flush()
+        return event
+
+    def next_event(self, end: float):
+        """The next event; None when the engine has nothing more to say after EOF."""
+        for _ in range(MAX_STEPS):
+            event = self.step()
+            if event is not NEED_DATA:
+                return event
+            if self.eof:
+                return None
+            self.receive(end)
+        raise TimeoutError("the handshake made no progress")
+
+
+def _await_verdict(wire: _Wire, end: float) -> None:
+    """TLS 1.3: the server checks our certificate after our Finished, so its verdict comes after
+    the handshake completed here: an alert (the engine raises it), or its first records (session
+    tickets), which mean it accepted us. Silence until ``end`` counts as accepted."""
+    try:
+        wire.receive(end)
+    except OSError:  # includes the timeout
+        return
+    for _ in range(MAX_STEPS):
+        event = wire.step()
+        if event is NEED_DATA or isinstance(event, ConnectionClosed):
+            return
+
+
+def _close(wire: _Wire, end: float) -> None:
+    """close_notify, half-close, and a short wait for the server's close so it sees a clean end."""
+    try:
+        wire.conn.close()
+        wire.flush(quiet=True)
+        wire.sock.shutdown(socket.SHUT_WR)
+        for _ in range(MAX_STEPS):
+            event = wire.next_event(end)
+            if event is None or isinstance(event, ConnectionClosed):
+                return
+    except (DicomTLSError, OSError):
+        return
+
+
+def attempt(target: Target, config: TLSConfig, limit: float) -> ProbeResult:
+    """One handshake with ``config`` (engine forced by ``config.engine``) within ``limit`` s."""
+    started = time.monotonic()
+    end = started + limit
+    result = ProbeResult(config.min_version, config.usable_suites()[0], config.engine)
+    try:
+        result.conn = new_connection(config, "client", server_name=target.server_name)
+        sock = socket.socket(target.family, socket.SOCK_STREAM)
+    except (DicomTLSError, OSError) as exc:
+        result.detail = f"cannot build the probe: {exc}"
+        return result
+    with sock:
+        completed = False
+        try:
+            sock.settimeout(limit)
+            sock.connect(target.address)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            wire = _Wire(sock, result.conn, result.tap)
+            for _ in range(MAX_STEPS):
+                event = wire.next_event(end)
+                if event is None or isinstance(event, ConnectionClosed):
+                    raise ConnectionClosedError("the server closed the connection")
+                if isinstance(event, HandshakeComplete):
+                    break
+            else:
+                raise TimeoutError("the handshake made no progress")
+            result.session, completed = result.conn.session, True
+            if result.session.protocol >= TLSVersion.TLSv1_3:
+                _await_verdict(wire, min(end, time.monotonic() + TLS13_VERDICT_WAIT))
+            result.status = ACCEPTED
+            _close(wire, min(end, time.monotonic() + CLOSE_WAIT))
+        except TimeoutError:
+            result.status = TIMEOUT
+            result.detail = f"no answer within {limit:g} s{_where(result.tap, completed)}"
+        except DicomTLSError as exc:
+            _classify(result, exc, completed, bool(target.base.certificate), config)
+        except OSError as exc:
+            # A reset is how some servers refuse a ClientHello; a refused connect is no answer.
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            refused_connect = isinstance(exc, ConnectionRefusedError)
+            result.status = FAILED if refused_connect else REFUSED
+            result.detail = (f"cannot connect: {reason}" if refused_connect
+                             else f"{reason}{_where(result.tap, completed)}")
+        except Exception as exc:  # noqa: BLE001 - one odd server must not end the whole scan
+            result.detail = f"unexpected {type(exc).__name__}{_where(result.tap, completed)}: {exc}"
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _where(tap: ServerTap, completed: bool) -> str:
+    if completed:
+        return " after the handshake"
+    if tap.cert_request:
+        return " after CertificateRequest"
+    return " after ServerHello" if tap.hello is not None else " before ServerHello"
+
+
+def _classify(result: ProbeResult, exc: DicomTLSError, completed: bool, have_cert: bool,
+              config: TLSConfig) -> None:
+    tap = result.tap
+    received = getattr(exc, "alert_received", None)
+    sent = getattr(exc, "alert_sent", None)
+    where = _where(tap, completed)
+    if sent is not None:
+        result.alert, result.alert_by = sent, "client"
+    if isinstance(exc, CertificateVerifyError):
+        result.status, result.detail = UNTRUSTED, f"server certificate: {exc}"
+    elif received is not None:
+        result.alert, result.alert_by = received, "server"
+        # After a CertificateRequest (or, in TLS 1.3, after our Finished) a certificate alert or
+        # a bare handshake_failure is the server's answer to the certificate we sent or lacked.
+        asked = tap.cert_request or completed
+        if received == CERTIFICATE_REQUIRED or (
+                asked and (received in CERT_ALERTS or received == HANDSHAKE_FAILURE)):
+            result.status = CLIENT_CERT_REJECTED if have_cert else NEEDS_CLIENT_CERT
+        else:
+            result.status = REFUSED
+        result.detail = f"alert {alert_name(received)}{where}"
+    elif isinstance(exc, ConnectionClosedError):
+        result.status = NEEDS_CLIENT_CERT if tap.cert_request and not have_cert else REFUSED
+        result.detail = f"connection closed{where}"
+    elif tap.hello is not None and (
+            tap.version not in {int(v) for v in config.versions()}
+            or tap.suite not in {s.code for s in config.usable_suites()}):
+        # The server answered with something we did not offer, and our engine refused it.
+        chosen = by_code(tap.suite)
+        name = chosen.name if chosen else f"0x{tap.suite:04X}"
+        result.status = REFUSED
+        result.detail = f"server answered {version_label(tap.version)} {name}, not offered"
+    else:
+        result.status, result.detail = FAILED, f"our client aborted{where}: {exc}"
+
+
+def version_label(number: Optional[int]) -> str:
+    try:
+        return TLSVersion(number).label
+    except (ValueError, TypeError):
+        return f"version 0x{number or 0:04X}"
+
+
+# ---- which engine offers what --------------------------------------------------------------------
+def engine_can(engine: str, suite: CipherSuite, version: TLSVersion) -> bool:
+    if engine == "libssl":
+        return suite.code in features().libssl_suite_codes and suite.supports(version)
+    return allowed_at(suite, version)  # the own engine: never TLS 1.3, never DES at TLS 1.2
+
+
+def probe_engine(suite: CipherSuite, version: TLSVersion, mode: str = "auto") -> Optional[str]:
+    """The engine a probe of ``suite`` at ``version`` runs on; None: no engine of this build
+    (or not the forced one) can offer it."""
+    return next((e for e in ENGINE_ORDER[mode] if engine_can(e, suite, version)), None)
+
+
+def _not_probed_reason(suite: CipherSuite, version: TLSVersion, mode: str) -> str:
+    if suite.removed_in_tls12 and engine_can(ENGINE_NAME, suite, TLSVersion.TLSv1_1):
+        return "single DES is not offered at TLS 1.2 (RFC 5246 removed it)"
+    if mode == "libssl" and engine_can(ENGINE_NAME, suite, version):
+        return "only dicomtls' own engine offers it (engine forced to libssl)"
+    return "no engine of this build can offer it"
+
+
+def probe_config(base: TLSConfig, suites: Sequence[CipherSuite], version: TLSVersion,
+                 engine: str, peer_cert: str) -> TLSConfig:
+    """``base`` (credentials, trust, key log) offering exactly ``suites`` at exactly ``version``."""
+    return base.replace(
+        cipher_suites=tuple(s for s in suites if not s.is_tls13),
+        tls13_suites=tuple(s for s in suites if s.is_tls13),
+        min_version=version, max_version=version, engine=engine, peer_cert=peer_cert,
+        # A scanner wants small DH groups accepted (and reported), not refused; the legacy
+        # warning is the operator's choice of suites to scan, not worth one line per probe.
+        min_dhe_bits=None, _quiet=True)

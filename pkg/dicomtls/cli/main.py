@@ -13,7 +13,7 @@ import warnings
 
 from .. import __version__
 from ..errors import DicomTLSError
-from . import demo, dicom_commands, qr_commands, scan_command, tls_commands
+from . import bench_command, demo, dicom_commands, qr_commands, scan_command, tls_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     dicom_commands.add_parsers(sub)
     qr_commands.add_parsers(sub)
     scan_command.add_parsers(sub)
+    bench_command.add_parsers(sub)
     return parser
 
 

@@ -269,8 +269,11 @@ class Run:
 
 
 def _fresh(path: str) -> str:
+    """An empty output directory; then ``os.sync()``, so no run pays for the writeback of what
+    the previous run (another tool, or a no-fsync variant) left dirty."""
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
+    os.sync()
     return path
 
 
@@ -599,7 +602,8 @@ Notes:
 * DCMTK ran with TCP_NODELAY={0 if args.dcmtk_nagle else 1} in its environment (3.6.7 keeps Nagle
   on by default: then every small object waits ~40 ms for a delayed ACK; --dcmtk-nagle to see
   it). Ours always sets TCP_NODELAY.
-* Disk: "fsync" rows: dicomtls serve fsyncs every file before renaming it and answering (the
+* Disk: every run starts after os.sync() (none pays for the writeback of the previous one).
+  "fsync" rows: dicomtls serve fsyncs every file before renaming it and answering (the
   default); "no-fsync" rows: serve --no-fsync (storescp's behaviour: rename without fsync).
   storescp +B writes the data set to its file and never fsyncs. fsync cost measured here
   (write+fsync minus write): {fsync_a:.3f} s for A, {fsync_b:.3f} s for B.

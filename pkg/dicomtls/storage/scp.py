@@ -6,9 +6,16 @@ Per C-STORE-RQ (``StorageHandler``, plugged into ``association_runner.serve_asso
    ``O_CREAT | O_EXCL`` and write the preamble and file meta (the context's transfer syntax,
    the calling AE title as Source Application Entity Title);
 2. every ``DatasetFragment`` (a view of the received PDU) is written as it is, gathered into
-   one ``writev`` per MiB: the data set bytes are never copied or gathered in memory;
+   one ``writev`` per 256 KiB: the data set bytes are never copied or gathered in memory;
 3. ``DatasetComplete``: fsync, close, rename to ``<SOPInstanceUID>.dcm`` and answer status
    0x0000. Only then does the file exist under its name.
+
+Pipelining: when the requestor negotiated an Asynchronous Operations Window (ours proposes 8),
+step 3 runs on the association's background worker (``io.worker``, a few threads: fsyncs in
+flight together share a journal commit) while the next object is received, and the worker
+also creates the next ``.partial`` files; responses still go out in order, each once its file
+is complete under its name, all of them before our A-RELEASE-RP. Without a window (DCMTK,
+pynetdicom) each object is finished before the next is read, as above.
 
 Durability: the file's contents are fsynced before the rename, so even after a system crash a
 file is complete or absent (at worst a ``.partial`` is left). The directory is fsynced once per

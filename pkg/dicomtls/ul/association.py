@@ -32,8 +32,14 @@ Data sets, two paths:
   limit applies: the caller writes each fragment where it belongs (a file) and drops it.
 
 Sending: ``send_message`` queues every fragment at once (views, never copies). For a data set
-streamed from a file use ``iter_send_message``, a generator that queues one fragment per step,
-so the caller can write ``buffers_to_send()`` as it goes and memory stays bounded.
+streamed from an iterable of chunks use ``iter_send_message``, a generator that queues one
+fragment per step, so the caller can write ``buffers_to_send()`` as it goes and memory stays
+bounded. For a data set of known length read from a file, ``start_dataset`` queues the
+command and returns a ``pdv_layout.DatasetLayout``: the caller lays the PDUs out in its own
+reusable buffer and reads the file straight into them (one copy, one write per batch).
+
+Receiving in place: ``receive_buffer()`` offers the rest of the PDU being assembled for a
+``recv_into``; ``received_into(n)`` commits it. The events live in ``ul.events``.
 """
 
 from __future__ import annotations

@@ -53,7 +53,6 @@ from .incoming import (STATUS_OUT_OF_RESOURCES, STATUS_SUCCESS, IncomingObject, 
 log = logging.getLogger(__name__)
 
 ASYNC_WINDOW = 8            # outstanding C-STOREs we accept from a requestor that proposes more
-SPARE_FILES = 2             # with a background worker: .partial files created ahead of time
 FINISH_THREADS = 4          # fsyncs in flight at once: the file system commits them together
 
 STATUS_CANNOT_UNDERSTAND = 0xC000
@@ -182,13 +181,12 @@ class StorageHandler:
                 assoc.async_window[0] != 1:
             self._worker = self.driver.background = OrderedWorker("dicomtls-storage",
                                                                   threads=FINISH_THREADS)
-            for _ in range(SPARE_FILES - 1):
-                self._order_spare()
         return self._worker
 
     def _order_spare(self) -> None:
-        """Have the worker create the .partial file of a coming object (it arrives as a
-        ``JobDone``); creating it here would wait behind the worker's fsync."""
+        """Have the worker create the .partial file of the next object, if one comes (it
+        arrives as a ``JobDone``; an unused one is removed at the end): creating it here, when
+        that object starts, would wait behind the worker's fsyncs."""
         self._worker.submit(_SPARE, lambda: create_partial(self.out_dir))
 
     def _done(self, assoc, done: JobDone, result) -> None:

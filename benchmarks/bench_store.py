@@ -478,7 +478,8 @@ def main() -> int:
 
         variants = _variants(args)
         print(f"\nC-STORE over 127.0.0.1, SCU process wall clock (spawn to exit), best of "
-              f"{args.repeat}, runs interleaved (each repeat: every ours variant, then DCMTK)")
+              f"{args.repeat}, runs interleaved (every variant and DCMTK once per repeat, the "
+              f"order rotated)")
         header = (f"{'dataset':16} {'transport':9} {'variant':26} {'MB/s':>7} {'obj/s':>7} "
                   f"{'JSON s':>7} {'MB/s':>7} {'DCMTK MB/s':>10} {'obj/s':>7} {'ratio':>6}")
         print(header)
@@ -491,14 +492,20 @@ def main() -> int:
             for transport, use_tls in (("plain", False), ("TLS", True)):
                 ours = {v: [] for v in variants}
                 theirs = []
-                for _ in range(args.repeat):
-                    for v in variants:
-                        ours[v].append(run_ours(work, src, count, nbytes, pki, use_tls,
-                                                args.timeout, root=v[1], fsync=v[2],
-                                                store_args=v[3]))
-                    theirs.append(run_dcmtk(work, files, count, nbytes, pki, use_tls,
-                                            args.timeout, args.dcmtk_pdu,
-                                            nodelay=not args.dcmtk_nagle))
+                sequence = [*variants, None]   # None: DCMTK
+                for repeat in range(args.repeat):
+                    # Rotated every repeat: each run pays a little for the one before it (the
+                    # file system still settling), so no tool may always come first.
+                    shift = repeat % len(sequence)
+                    for v in sequence[shift:] + sequence[:shift]:
+                        if v is None:
+                            theirs.append(run_dcmtk(work, files, count, nbytes, pki, use_tls,
+                                                    args.timeout, args.dcmtk_pdu,
+                                                    nodelay=not args.dcmtk_nagle))
+                        else:
+                            ours[v].append(run_ours(work, src, count, nbytes, pki, use_tls,
+                                                    args.timeout, root=v[1], fsync=v[2],
+                                                    store_args=v[3]))
                 best_t = min(theirs, key=lambda r: r.wall)
                 mb = nbytes / 1e6
                 for v in variants:

@@ -21,7 +21,16 @@ def missing_peer(message: str):
     """Skip locally, fail in CI: a peer .ci/run should have installed is absent."""
     if REQUIRE_PEERS:
         pytest.fail(message + " (required in CI: .ci/run must install it)")
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)
+
+
+def require_module(name: str):
+    """Import a peer's Python module; missing: skip locally, fail in CI (unlike importorskip)."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing_peer(f"peer module {name!r} is not installed")
 
 
 def require_binary(name: str) -> str:

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from conftest import REQUIRE_PEERS
+from conftest import missing_peer
 from dicomtls.net import LDicomNet
 from dicomtls.net_tls import (DICOM_SECURE_NONE, DICOM_SECURE_TLS,
                               L_SSL_VERIFY_FAIL_IF_NO_PEER_CERT, L_SSL_VERIFY_PEER, SslCtxCreate)
@@ -28,10 +28,7 @@ WAIT = 20.0
 
 def echoscu() -> str:
     if not os.access(ECHOSCU, os.X_OK):
-        message = f"DCMTK program {ECHOSCU} is not installed"
-        if REQUIRE_PEERS:
-            pytest.fail(message + " (required in CI: .ci/run must install it)")
-        pytest.skip(message)
+        missing_peer(f"DCMTK program {ECHOSCU} is not installed")
     return ECHOSCU
 
 

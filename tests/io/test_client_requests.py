@@ -10,6 +10,8 @@ import threading
 
 import pytest
 
+from conftest import require_module
+
 import dicomtls
 from dicomtls.dimse.messages import (C_ECHO_RQ, N_EVENT_REPORT_RQ, N_EVENT_REPORT_RSP,
                                      response_for)
@@ -145,7 +147,7 @@ def test_nservice_client_as_the_handler(pki):
 def test_pynetdicom_scp_sends_a_report_during_echo():
     """pynetdicom's C-ECHO handler sends an N-EVENT-REPORT on the same association and waits
     for its answer before it answers the echo: our SCU must answer while in ``echo()``."""
-    pynetdicom = pytest.importorskip("pynetdicom")
+    pynetdicom = require_module("pynetdicom")
     from pydicom.dataset import Dataset
     got = {}
 

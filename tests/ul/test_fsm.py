@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import require_module
+
 from dicomtls.errors import LocalProtocolError
 from dicomtls.ul import fsm as ul
 from dicomtls.ul.fsm import (A_ABORT_INDICATION, A_ASSOCIATE_CONFIRMATION,
@@ -106,7 +108,7 @@ def test_every_action_is_used_and_names_are_the_standards():
 
 
 def test_agrees_with_pynetdicom_transition_table():
-    pynetdicom_fsm = pytest.importorskip("pynetdicom.fsm")
+    pynetdicom_fsm = require_module("pynetdicom.fsm")
     # pynetdicom keys by (event, state) and names actions exactly as the standard does.
     theirs = {(state, event): action
               for (event, state), action in pynetdicom_fsm.TRANSITION_TABLE.items()}

@@ -7,6 +7,8 @@ asserted so an arithmetic slip in the test itself shows up as such.
 
 import pytest
 
+from conftest import require_module
+
 from dicomtls.errors import (ABORT_INVALID_PDU_PARAMETER_VALUE, ABORT_REASON_NOT_SPECIFIED,
                              ABORT_UNEXPECTED_PDU_PARAMETER, ABORT_UNRECOGNIZED_PDU,
                              ABORT_UNRECOGNIZED_PDU_PARAMETER, PDUError)
@@ -222,7 +224,7 @@ def test_user_information_unknown_sub_item_round_trips_in_rq():
 
 # ---- pynetdicom as an independent peer -----------------------------------------------------------
 
-pynetdicom = pytest.importorskip("pynetdicom")
+pynetdicom = require_module("pynetdicom")
 from pynetdicom import pdu as pn  # noqa: E402
 from pynetdicom import pdu_primitives as pp  # noqa: E402
 from pynetdicom.presentation import PresentationContext as PnContext  # noqa: E402

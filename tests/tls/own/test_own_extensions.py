@@ -7,11 +7,13 @@ import dataclasses
 
 import pytest
 
+from conftest import require_module
+
 from dicomtls.errors import TLSDecodeError
 from dicomtls.tls.own import extensions as ext
 from dicomtls.tls.own.extensions import Extension
 
-tlslite_ext = pytest.importorskip("tlslite.extensions")
+tlslite_ext = require_module("tlslite.extensions")
 from tlslite.utils.codec import Parser  # noqa: E402
 
 

@@ -22,7 +22,9 @@ from dicomtls.tls.own.messages import (Certificate, CertificateRequest, Certific
                                        HandshakeType, HelloRequest, ServerHello, ServerHelloDone,
                                        ServerKeyExchange, peek_client_hello)
 
-tlslite = pytest.importorskip("tlslite")
+from conftest import require_module  # noqa: E402
+
+tlslite = require_module("tlslite")
 from tlslite import messages as tm  # noqa: E402
 from tlslite import extensions as tx  # noqa: E402
 from tlslite.constants import CertificateType  # noqa: E402

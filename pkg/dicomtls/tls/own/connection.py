@@ -8,6 +8,7 @@ hands out application data. Same events, errors and SessionInfo as the libssl en
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import logging
 from collections import deque
@@ -293,12 +294,14 @@ class OwnConnection(TLSConnection):
         log.info("TLS renegotiation request refused (no_renegotiation)")
         self._send_alert(WARNING, NO_RENEGOTIATION)
 
-    # ---- subclass hooks ---------------------------------------------------------------------
+    # ---- subclass hooks (client.py, server.py) ----------------------------------------------
+    @abc.abstractmethod
     def start(self) -> None:
-        raise NotImplementedError
+        """Called on the first next_event(): a client sends its ClientHello, a server waits."""
 
+    @abc.abstractmethod
     def on_change_cipher_spec(self) -> None:
-        raise NotImplementedError
+        """The peer's ChangeCipherSpec switched the read state: expect Finished next."""
 
     def complete(self, session) -> None:
         self.session = session

@@ -24,6 +24,7 @@ from .tls.config import LegacyCryptoWarning, TLSConfig, VerifyContext
 from .tls.connection import (NEED_DATA, ApplicationData, CloseNotify, ConnectionClosed,
                              HandshakeComplete, SessionInfo, TLSConnection)
 from .tls.engines import new_connection, select_engine
+from .tls.check import ConfigCheck, check_config
 from .io.tls_socket import TLSSocket, accept, connect, listen
 from ._binding import Features, features
 from . import dimse, nservices, ul
@@ -36,15 +37,15 @@ __version__ = "0.1.0"
 __all__ = [
     "ALL_SUITES", "ApplicationData", "AssociationAborted", "AssociationError",
     "AssociationRejected", "CallbackError", "CertificateLoadError", "CertificateVerifyError",
-    "CipherSuite", "ClientAssociation", "CloseNotify", "ConfigurationError", "ConnectionClosed",
-    "ConnectionClosedError", "CryptoLibraryError", "DEFAULT_PROFILE", "DIMSEError",
-    "DIMSEStatusError", "DicomAssociate", "DicomTLSError", "EngineUnavailableError", "Features",
-    "HandshakeComplete", "KeyLoadError", "KeyMismatchError", "KeyPasswordError", "LDicomNet",
-    "LegacyCryptoWarning", "LocalProtocolError", "NEED_DATA", "PDUError", "PROFILES",
+    "CipherSuite", "ClientAssociation", "CloseNotify", "ConfigCheck", "ConfigurationError",
+    "ConnectionClosed", "ConnectionClosedError", "CryptoLibraryError", "DEFAULT_PROFILE",
+    "DIMSEError", "DIMSEStatusError", "DicomAssociate", "DicomTLSError", "EngineUnavailableError",
+    "Features", "HandshakeComplete", "KeyLoadError", "KeyMismatchError", "KeyPasswordError",
+    "LDicomNet", "LegacyCryptoWarning", "LocalProtocolError", "NEED_DATA", "PDUError", "PROFILES",
     "PeerCertificateRequiredError", "Profile", "RemoteProtocolError", "ServedAssociation",
     "SessionInfo", "TLSAlertReceived", "TLSConfig", "TLSConnection", "TLSDecodeError", "TLSError",
     "TLSProtocolViolation", "TLSSocket", "TLSVersion", "UnknownCipherSuiteError",
-    "UnknownProfileError", "VerificationServer", "VerifyContext", "accept", "associate", "connect",
-    "dimse", "features", "get_profile", "listen", "lookup_suite", "new_connection", "nservices",
-    "select_engine", "serve_association", "serve_echo_once", "ul",
+    "UnknownProfileError", "VerificationServer", "VerifyContext", "accept", "associate",
+    "check_config", "connect", "dimse", "features", "get_profile", "listen", "lookup_suite",
+    "new_connection", "nservices", "select_engine", "serve_association", "serve_echo_once", "ul",
 ]

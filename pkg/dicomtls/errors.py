@@ -150,9 +150,13 @@ class KeyMismatchError(ConfigurationError):
 
 
 class TLSError(RemoteProtocolError):
-    """A TLS connection failed. ``alert_sent``/``alert_received`` hold alert descriptions or None."""
+    """A TLS connection failed. ``alert_sent``/``alert_received`` hold alert descriptions or None.
+
+    ``peer_certificate`` is the ``CertificateInfo`` of the certificate the peer presented (its
+    leaf), when it presented one before the failure: who was refused, for the operator's log."""
 
     lead_code = LEAD_NET_SECURITY_BREACH
+    peer_certificate = None
 
     def __init__(self, message: str, *, alert_sent: int | None = None,
                  alert_received: int | None = None, openssl_errors: tuple = (),

@@ -23,13 +23,14 @@ Association.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
 import socket
 from typing import Optional
 
-from .errors import LocalProtocolError
+from .errors import DicomTLSError, LocalProtocolError
 from .io import tls_socket
 from .net_dimse import DimseSends, encode_dataset
 from .net_events import (PDU_ABORT, PDU_ASSOCIATE_ACCEPT, PDU_ASSOCIATE_REJECT,
@@ -39,9 +40,12 @@ from .net_io import (DICOM_IPTYPE_IPV4, DICOM_IPTYPE_IPV4_OR_IPV6, DICOM_IPTYPE_
                      DICOM_IPTYPE_NONE, IOThread, _code)
 from .net_tls import (DICOM_ERROR_NET_FAILURE, DICOM_ERROR_NET_NOT_CONNECTED,
                       DICOM_SECURE_NONE, DICOM_SUCCESS, SslCtxCreate, TLSSettings)
+from .tls.check import check_config
 from .ul.association import Association
 from .ul.negotiation import DEFAULT_MAX_PDU_LENGTH
 
+
+log = logging.getLogger(__name__)
 
 
 def _host(address: Optional[str], ip_type: int) -> str:
@@ -116,6 +120,9 @@ class LDicomNet(IOThread, DimseSends, TLSSettings, EventHooks):
         """``""``/None = loopback, ``"*"`` = every interface, port 0 = any free port."""
         if self.is_activated():
             return DICOM_ERROR_NET_FAILURE
+        rc = self._check_server_credentials()
+        if rc != DICOM_SUCCESS:
+            return rc
         try:
             sock = tls_socket.listen(_host(host_address, ip_type), host_port, max(1, nb_peers))
         except OSError as exc:
@@ -126,6 +133,23 @@ class LDicomNet(IOThread, DimseSends, TLSSettings, EventHooks):
         self._thread = threading.Thread(target=self._run_listener, name="LDicomNet-listener",
                                         daemon=True)
         self._thread.start()
+        return DICOM_SUCCESS
+
+    def _check_server_credentials(self) -> int:
+        """A TLS listener with a server certificate loads it (asking ``on_private_key_password``)
+        and its trust store before binding: a wrong password or a broken file is the code of
+        ``listen`` instead of a failed handshake with the first peer. Without a certificate
+        here the accepted objects carry their own, checked at their handshake as in LEAD."""
+        if self._secure_mode == DICOM_SECURE_NONE or self._server_cert is None:
+            return DICOM_SUCCESS
+        try:
+            config = self._build_tls_config(
+                "server", lambda vc: True,
+                lambda size, flag: self._fire("on_private_key_password", size, flag))
+            check_config(config, "server")
+        except DicomTLSError as exc:
+            log.error("LDicomNet.listen: %s: %s", type(exc).__name__, exc)
+            return _code(exc)
         return DICOM_SUCCESS
 
     def accept(self, peer_net: "LDicomNet") -> int:

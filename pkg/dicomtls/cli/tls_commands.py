@@ -41,6 +41,13 @@ def add_parsers(sub) -> None:
     add_tls_options(p)
     p.set_defaults(func=cmd_tls_client, role="client")
 
+    p = sub.add_parser("check-tls", help="load and check a TLS configuration (key, password, "
+                                         "certificate, trust store, engine) without connecting")
+    p.add_argument("--role", choices=("server", "client"), default="server")
+    p.add_argument("--json", action="store_true")
+    add_tls_options(p)
+    p.set_defaults(func=cmd_check_tls)
+
     p = sub.add_parser("suites", help="list ciphersuites, their properties and engines")
     p.add_argument("--profile", help="only the suites of this profile, in its order")
     p.add_argument("--json", action="store_true")
@@ -159,6 +166,18 @@ def cmd_tls_client(args) -> int:
     if args.send_bytes and not args.json:
         rate = sent / seconds / 1e6 if seconds > 0 else 0.0
         sys.stdout.write(f"sent {sent} bytes in {seconds:.3f} s ({rate:.1f} MB/s)\n")
+    return 0
+
+
+def cmd_check_tls(args) -> int:
+    """Exit 0 when the configuration is usable for --role (warnings on stderr), else 1 with the
+    one-line reason main() prints: for deploy scripts and configuration management."""
+    from ..tls.check import check_config
+    report = check_config(config_from_args(args), args.role)  # config_from_args checks it too
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_dict()) + "\n")
+    else:
+        sys.stdout.write(report.summary() + "\n")
     return 0
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..tls.config import TLSConfig, parse_cipher_list
-from ..tls.engines import select_engine
+from ..tls.check import check_config
 from ..tls.profiles import DEFAULT_PROFILE, PROFILES
 
 VERSIONS = ("1.0", "1.1", "1.2", "1.3")
@@ -71,8 +71,9 @@ def config_from_args(args: argparse.Namespace) -> TLSConfig:
         encrypt_then_mac=not getattr(args, "no_etm", False),
         extended_master_secret=not getattr(args, "no_ems", False),
     )
-    # Fail at start-up, not at the first handshake, when no engine of this build can run it.
-    select_engine(config)
+    # Fail at start-up, not at the first handshake: a server before it binds, a client before it
+    # connects (no engine for the suites, unreadable files, wrong password, broken trust store).
+    check_config(config, getattr(args, "role", "client"))
     return config
 
 

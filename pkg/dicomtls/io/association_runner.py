@@ -23,6 +23,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 from ..dimse.messages import C_CANCEL_RQ, C_ECHO_RQ, C_ECHO_RSP, DIMSEMessage, response_for
 from ..errors import (AssociationAborted, AssociationError, ConnectionClosedError, DicomTLSError,
                       LocalProtocolError)
+from ..tls.check import check_config
 from ..tls.config import TLSConfig
 from ..tls.engines import new_connection
 from ..ul.association import (NEED_DATA, Aborted, AssociateRequested, Association, Established,
@@ -394,6 +395,10 @@ class VerificationServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  tls_config: Optional[TLSConfig] = None, ae_title: Optional[str] = None,
                  timeout: Optional[float] = 30.0, on_result=None):
+        if tls_config is not None:
+            # Credentials and trust are loaded before the port is bound: a server that cannot
+            # complete a handshake must not start (and the connections reuse what was loaded).
+            check_config(tls_config, "server")
         self.listener = tls_socket.listen(host, port)
         self.tls_config = tls_config
         self.ae_title = ae_title

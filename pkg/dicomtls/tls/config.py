@@ -80,7 +80,7 @@ class TLSConfig:
     extended_master_secret: bool = True        # RFC 7627 (TLS <= 1.2)
     _quiet: bool = field(default=False, compare=False, repr=False)  # derived copy: warned once
     _compiled: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
-    _compile_lock: threading.Lock = field(default_factory=threading.Lock, compare=False,
+    _compile_lock: threading.RLock = field(default_factory=threading.RLock, compare=False,
                                           repr=False, hash=False)
 
     def __post_init__(self):
@@ -158,7 +158,7 @@ class TLSConfig:
     def replace(self, **changes) -> "TLSConfig":
         """A copy with fields changed (and validated again)."""
         changes.setdefault("_compiled", {})
-        changes.setdefault("_compile_lock", threading.Lock())
+        changes.setdefault("_compile_lock", threading.RLock())
         return replace(self, **changes)
 
     # ---- derived views ----------------------------------------------------------------------

@@ -7,17 +7,23 @@ import ipaddress
 
 from .._binding import drain_errors, lib
 from ..crypto.keys import PrivateKey, load_private_key
-from ..crypto.x509 import Certificate, load_certificates
-from ..errors import ConfigurationError, KeyMismatchError
+from ..crypto.x509 import Certificate, load_certificates, locate_certificate_problem
+from ..errors import (CertificateLoadError, ConfigurationError, KeyMismatchError,
+                      LEAD_INVALID_CTX_CAFILE)
 from .config import TLSConfig
 
 
 def load_own_credentials(config: TLSConfig, role: str) -> tuple[list[Certificate], PrivateKey | None]:
     """(chain leaf first, key) from the config; ([], None) for a client without a certificate.
 
-    The key password (string or callback) is asked for here; a key that does not belong to the
-    leaf certificate is a KeyMismatchError naming both files.
+    Read once per config and role and cached on it, so the key password (string or callback) is
+    asked for once however many engines and checks use the key. A key that does not belong to
+    the leaf certificate is a KeyMismatchError naming both files.
     """
+    return config.compiled(("own-credentials", role), lambda: _read_own_credentials(config, role))
+
+
+def _read_own_credentials(config: TLSConfig, role: str):
     if not config.certificate:
         if role == "server":
             raise ConfigurationError("a TLS server needs a certificate and private key")
@@ -32,6 +38,26 @@ def load_own_credentials(config: TLSConfig, role: str) -> tuple[list[Certificate
             f"private key {config.private_key or config.certificate} does not match certificate "
             f"{config.certificate} ({chain[0].subject})")
     return chain, key
+
+
+def require_trust_source(config: TLSConfig) -> None:
+    """A policy that checks peer certificates needs something to check them against."""
+    if config.peer_cert != "ignore" and not (config.ca_file or config.ca_dir):
+        raise ConfigurationError(
+            f"peer_cert={config.peer_cert!r} needs trusted certificates (ca_file or ca_dir; "
+            "--ca or --ca-dir on the command line)",
+            lead_code=LEAD_INVALID_CTX_CAFILE)
+
+
+def trust_load_error(config: TLSConfig, errors) -> CertificateLoadError:
+    """The error for a trust store OpenSSL refused, naming the file and the certificate in it
+    that failed (OpenSSL's queue names neither)."""
+    where = config.ca_file or config.ca_dir
+    detail = locate_certificate_problem(config.ca_file) if config.ca_file else None
+    if detail is None:
+        detail = "; ".join(map(str, errors)) or "no certificate in it"
+    return CertificateLoadError(f"cannot load trusted certificates from {where}: {detail}",
+                                path=where)
 
 
 def is_ip_address(name: str) -> bool:

@@ -16,7 +16,7 @@ from .._binding import features
 from ..errors import EngineUnavailableError
 from .config import TLSConfig
 from .connection import TLSConnection
-from .libssl_context import libssl_missing
+from .libssl_context import libssl_context, libssl_missing
 from .own.cipherspec import ENGINE_NAME, engine_supports
 from .suites import by_code
 from .versions import TLSVersion
@@ -84,6 +84,25 @@ def select_engine(config: TLSConfig, role: str = "client") -> str:
     if role == "server" and libssl_only:
         return SELECTING
     return ENGINE_NAME
+
+
+def prepare(config: TLSConfig, role: str) -> str:
+    """Build now what every connection of this config and role will share (libssl's SSL_CTX,
+    the own engine's trust store, chain and key) and return the engine (as ``select_engine``).
+
+    Each is built once per config and cached on it, so a server that calls this before it binds
+    reports an unreadable key, a wrong password, a key that does not match, or a broken trust
+    store at start-up, and its connections later reuse exactly what was checked."""
+    engine = select_engine(config, role)
+    if engine == "libssl":
+        libssl_context(config, role)
+    elif engine == ENGINE_NAME:
+        from .own.trust import credentials
+        credentials(config, role)
+    else:
+        from .selecting import prepare_engines
+        prepare_engines(config)
+    return engine
 
 
 def client_dropped_suites(config: TLSConfig) -> list[str]:

@@ -6,10 +6,9 @@ import logging
 import threading
 
 from .._binding import drain_errors, features, ffi, lib, libctx, raise_crypto_error
-from ..errors import (CertificateLoadError, ConfigurationError, EngineUnavailableError,
-                      LEAD_INVALID_CTX_CAFILE)
+from ..errors import CertificateLoadError, EngineUnavailableError
 from .config import TLSConfig
-from .credentials import load_own_credentials
+from .credentials import load_own_credentials, require_trust_source, trust_load_error
 from .versions import TLSVersion
 
 log = logging.getLogger("dicomtls.tls")
@@ -106,19 +105,11 @@ class LibsslContext:
 
     def _load_trust(self):
         cfg, ctx = self.config, self.ptr
+        require_trust_source(cfg)
         if cfg.ca_file and not lib.SSL_CTX_load_verify_file(ctx, cfg.ca_file.encode()):
-            errors = drain_errors()
-            raise CertificateLoadError(
-                f"cannot load trusted certificates from {cfg.ca_file}: "
-                + ("; ".join(map(str, errors)) or "no certificate in file"), path=cfg.ca_file)
+            raise trust_load_error(cfg, drain_errors())
         if cfg.ca_dir and not lib.SSL_CTX_load_verify_dir(ctx, cfg.ca_dir.encode()):
-            drain_errors()
-            raise CertificateLoadError(f"cannot use CA directory {cfg.ca_dir}", path=cfg.ca_dir)
-        if self.config.peer_cert != "ignore" and not (cfg.ca_file or cfg.ca_dir):
-            err = ConfigurationError(
-                f"peer_cert={cfg.peer_cert!r} needs trusted certificates (ca_file or ca_dir)")
-            err.lead_code = LEAD_INVALID_CTX_CAFILE
-            raise err
+            raise trust_load_error(cfg, drain_errors())
 
     def _load_own_chain(self):
         cfg, ctx = self.config, self.ptr

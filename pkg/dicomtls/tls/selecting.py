@@ -49,6 +49,15 @@ def _engine_configs(config: TLSConfig):
     return config.compiled(("select", "server"), build)
 
 
+def prepare_engines(config: TLSConfig) -> None:
+    """Build both engines' server state now (see ``engines.prepare``)."""
+    from .libssl_context import libssl_context
+    from .own.trust import credentials
+    libssl_cfg, own_cfg = _engine_configs(config)
+    libssl_context(libssl_cfg, "server")
+    credentials(own_cfg, "server")
+
+
 def choose_engine(config: TLSConfig, hello) -> str:
     libssl_codes = features().libssl_suite_codes
     if (config.tls13_suites and config.max_version >= TLSVersion.TLSv1_3

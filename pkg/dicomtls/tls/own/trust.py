@@ -12,10 +12,11 @@ from typing import Optional
 from ..._binding import drain_errors, ffi, lib, libctx
 from ...crypto.x509 import Certificate, certificates_from_bytes
 from ...errors import (CertificateLoadError, CertificateVerifyError, ConfigurationError,
-                      LEAD_INVALID_CTX_CAFILE, TLSProtocolViolation)
+                      TLSProtocolViolation)
 from .. import libssl_engine  # noqa: F401  (registers the dt_py_verify callback)
 from ..config import TLSConfig
-from ..credentials import is_ip_address, load_own_credentials
+from ..credentials import (is_ip_address, load_own_credentials, require_trust_source,
+                           trust_load_error)
 
 # TLS alert descriptions used for certificate failures (RFC 5246 7.2.2).
 BAD_CERTIFICATE = 42
@@ -48,20 +49,12 @@ class OwnCredentials:
 
     def _load_trust(self):
         cfg = self.config
-        if cfg.peer_cert != "ignore" and not (cfg.ca_file or cfg.ca_dir):
-            err = ConfigurationError(
-                f"peer_cert={cfg.peer_cert!r} needs trusted certificates (ca_file or ca_dir)")
-            err.lead_code = LEAD_INVALID_CTX_CAFILE
-            raise err
+        require_trust_source(cfg)
         ca_file = cfg.ca_file.encode() if cfg.ca_file else ffi.NULL
         ca_dir = cfg.ca_dir.encode() if cfg.ca_dir else ffi.NULL
         store = lib.dt_store_new(libctx(), ca_file, ca_dir)
         if store == ffi.NULL:
-            errors = drain_errors()
-            where = cfg.ca_file or cfg.ca_dir
-            raise CertificateLoadError(
-                f"cannot load trusted certificates from {where}: "
-                + ("; ".join(map(str, errors)) or "no certificate in file"), path=where)
+            raise trust_load_error(cfg, drain_errors())
         self.store = ffi.gc(store, lib.X509_STORE_free)
 
     def _load_own_chain(self):

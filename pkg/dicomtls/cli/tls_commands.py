@@ -69,17 +69,21 @@ def _serve_one(tls, args, out) -> None:
     received = bytearray()
     total = 0
     started = time.perf_counter()
-    while True:
-        chunk = tls.recv()
-        if not chunk:
-            break
-        total += len(chunk)
-        if args.echo:
-            tls.sendall(chunk)
-        if not args.sink:
-            received += chunk
+    try:
+        while True:
+            chunk = tls.recv()
+            if not chunk:
+                break
+            total += len(chunk)
+            if args.echo:
+                tls.sendall(chunk)
+            if not args.sink:
+                received += chunk
+    finally:
+        # Also after an error: the alert has gone out and the connection is over (a peer
+        # waiting for our EOF must not sit in ESTABLISHED until it times out).
+        tls.close()
     seconds = time.perf_counter() - started
-    tls.close()
     if args.sink:
         rate = total / seconds / 1e6 if seconds > 0 else 0.0
         if args.json:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import socket
+import time
 from typing import Optional
 
-from ..errors import ConnectionClosedError
+from ..errors import ConnectionClosedError, DicomTLSError, TLSError
 from ..tls.config import TLSConfig
 from ..tls.connection import (NEED_DATA, ApplicationData, CloseNotify, ConnectionClosed,
                               HandshakeComplete, SessionInfo, TLSConnection)
@@ -15,6 +16,10 @@ RECV_CHUNK = 256 * 1024
 # Plaintext handed to the engine per call: large enough that the C call amortises, small
 # enough that the ciphertext buffered before sendall() stays bounded.
 SEND_CHUNK = 1024 * 1024
+#: After a failed send, how long to wait for the peer's last bytes (its alert is usually
+#: already queued) and how many reads/events to look through for it.
+LEFTOVER_WAIT = 0.5
+LEFTOVER_READS = 8
 
 
 class TLSSocket:
@@ -31,6 +36,7 @@ class TLSSocket:
         self.conn = conn
         self._buffer = bytearray()
         self._peer_closed = False
+        self._failed = False  # a fatal error happened: no close_notify, our side is shut
         self.peer_closed_cleanly: Optional[bool] = None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -47,7 +53,8 @@ class TLSSocket:
             try:
                 self.sock.sendall(out)
             except OSError as exc:
-                raise ConnectionClosedError(f"sending to the peer failed: {exc}") from exc
+                raise self._why_the_socket_failed(
+                    ConnectionClosedError(f"sending to the peer failed: {exc}")) from exc
 
     def _fill(self) -> None:
         try:
@@ -56,17 +63,57 @@ class TLSSocket:
             raise ConnectionClosedError(f"connection reset by the peer: {exc}") from exc
         self.conn.receive_data(data)
 
+    def _why_the_socket_failed(self, socket_error: BaseException) -> BaseException:
+        """The peer's fatal alert when it sent one before the socket failed, else ``socket_error``.
+
+        A peer that refuses us late (a TLS 1.3 server checks our certificate after our Finished)
+        sends its alert and closes; our next write then meets its RST. The alert is still in our
+        receive queue (Linux hands out queued data before the reset): read it, so the caller
+        learns "certificate_required" instead of "connection reset"."""
+        self._failed = True
+        try:
+            self.sock.settimeout(LEFTOVER_WAIT)
+            for _ in range(LEFTOVER_READS):
+                data = self.sock.recv(RECV_CHUNK)
+                self.conn.receive_data(data)
+                if not data:
+                    break
+        except OSError:
+            pass
+        try:
+            for _ in range(LEFTOVER_READS):  # bounded: each event consumes input
+                if self.conn.next_event() is NEED_DATA:
+                    break
+        except TLSError as exc:
+            if exc.alert_received is not None:
+                return exc
+        except DicomTLSError:
+            pass
+        return socket_error
+
+    def _fail(self) -> None:
+        """After a fatal error: our alert (if any) goes out, then our side closes at once, so a
+        peer waiting for more sees EOF now (RFC 5246 7.2.2, RFC 8446 6). The descriptor itself
+        is released by ``close``."""
+        if self._failed:
+            return
+        self._failed = True
+        try:
+            self._flush()
+        except DicomTLSError:
+            pass
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
     def _pump(self):
         """Run the machine until one event other than NEED_DATA; flush after every step."""
         while True:
             try:
                 event = self.conn.next_event()
             except BaseException:
-                # The alert explaining the failure is queued: the peer should get it.
-                try:
-                    self._flush()
-                except ConnectionClosedError:
-                    pass
+                self._fail()
                 raise
             self._flush()
             if event is NEED_DATA:
@@ -86,7 +133,11 @@ class TLSSocket:
     def sendall(self, data) -> None:
         view = memoryview(data).cast("B")
         for start in range(0, len(view), SEND_CHUNK):
-            self.conn.send(view[start:start + SEND_CHUNK])
+            try:
+                self.conn.send(view[start:start + SEND_CHUNK])
+            except TLSError:
+                self._fail()
+                raise
             self._flush()
 
     send = sendall
@@ -135,18 +186,24 @@ class TLSSocket:
         Closing a socket that still holds unread bytes (TLS 1.3 session tickets, a peer's late
         reply) makes the kernel send RST, and an RST makes the peer drop data it has not read
         yet. So unless ``force`` is set, this half-closes TCP and drains the socket until the peer
-        closes too (or ``timeout`` passes) before closing it.
+        closes too or ``timeout`` has passed in total (a peer sending slowly cannot hold us).
+        After a fatal error there is no close_notify: the alert was the last record.
         """
         try:
             if not force:
-                if self.conn.session is not None:
+                if self.conn.session is not None and not self._failed:
                     self.conn.close()
                     self._flush()
                 self.sock.shutdown(socket.SHUT_WR)
-                self.sock.settimeout(timeout)
-                while self.sock.recv(RECV_CHUNK):
-                    pass
-        except (OSError, ConnectionClosedError):
+                deadline = time.monotonic() + timeout
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.sock.settimeout(left)
+                    if not self.sock.recv(RECV_CHUNK):
+                        break
+        except (OSError, DicomTLSError):
             pass
         finally:
             self.sock.close()

@@ -208,6 +208,7 @@ int dt_conn_alert_received(dt_conn *);
 int dt_conn_alert_received_level(dt_conn *);
 int dt_conn_verify_error(dt_conn *);
 int dt_conn_verify_depth(dt_conn *);
+X509 *dt_conn_presented_leaf(dt_conn *);
 int dt_conn_peer_chain(dt_conn *, X509 **, int);
 int dt_conn_kx_bits(dt_conn *, int);
 const char *dt_conn_kx_group(dt_conn *);
@@ -261,6 +262,7 @@ typedef struct dt_conn {
     int verify_error, verify_depth;
     int py_verify, py_keylog;
     int kx_bits;             /* ephemeral key size seen during the handshake */
+    X509 *presented_leaf;    /* the peer's own certificate as first seen by verification (owned) */
     void *py_handle;         /* cffi handle of the Python connection (kept alive there) */
 } dt_conn;
 

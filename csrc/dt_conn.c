@@ -66,6 +66,13 @@ static int dt_verify_cb(int ok, X509_STORE_CTX *store)
 
     if (c == NULL)
         return ok;
+    if (c->presented_leaf == NULL) {
+        /* Kept so a refused peer can be named: libssl stores the peer certificate in the
+         * session only once the chain has verified. */
+        X509 *leaf = X509_STORE_CTX_get0_cert(store);
+        if (leaf != NULL && X509_up_ref(leaf))
+            c->presented_leaf = leaf;
+    }
     if (c->py_verify) {
         int user_ok = dt_py_verify(c->py_handle, ok, X509_STORE_CTX_get_current_cert(store),
                                    err, depth);
@@ -139,6 +146,7 @@ void dt_conn_free(dt_conn *c)
         return;
     SSL_set_ex_data(c->ssl, dt_conn_ex_index, NULL);
     SSL_free(c->ssl);   /* frees both BIOs */
+    X509_free(c->presented_leaf);
     OPENSSL_free(c);
 }
 
@@ -228,6 +236,12 @@ int dt_conn_alert_received(dt_conn *c) { return c->alert_received; }
 int dt_conn_alert_received_level(dt_conn *c) { return c->alert_received_level; }
 int dt_conn_verify_error(dt_conn *c) { return c->verify_error; }
 int dt_conn_verify_depth(dt_conn *c) { return c->verify_depth; }
+
+/* The peer's leaf certificate (borrowed): the one verification saw, else the session's. */
+X509 *dt_conn_presented_leaf(dt_conn *c)
+{
+    return c->presented_leaf != NULL ? c->presented_leaf : SSL_get0_peer_certificate(c->ssl);
+}
 
 /* The peer chain, leaf first: the verified chain when there is one, else what the peer sent. */
 int dt_conn_peer_chain(dt_conn *c, X509 **out, int cap)

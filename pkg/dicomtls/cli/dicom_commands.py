@@ -143,6 +143,8 @@ def cmd_echo_server(args) -> int:
     def report(result):
         if args.json:
             sys.stdout.write(json.dumps(result.to_dict()) + "\n")
+        elif result.handshake_failed:
+            sys.stdout.write(result.summary() + "\n")
         else:
             if result.session is not None:
                 sys.stdout.write(result.session.summary() + "\n")

@@ -8,7 +8,7 @@ import sys
 import time
 
 from ..errors import DicomTLSError
-from ..io.tls_socket import accept, connect, listen
+from ..io.tls_socket import connect, handshake_failure_text, listen, peer_name, server_handshake
 from ..tls.config import TLSConfig
 from ..tls.profiles import PROFILES, get_profile
 from ..tls.suites import ALL_SUITES
@@ -110,10 +110,14 @@ def cmd_tls_server(args) -> int:
     status = 0
     try:
         while True:
+            sock, _ = listener.accept()
+            peer = peer_name(sock)
             try:
-                tls = accept(listener, config, timeout=args.timeout)
+                tls = server_handshake(sock, config, timeout=args.timeout)
             except (DicomTLSError, OSError) as exc:
-                sys.stderr.write(f"dicomtls tls-server: handshake failed: {exc}\n")
+                cert = getattr(exc, "peer_certificate", None)
+                who = (peer or "?") + (f" ({cert.subject})" if cert is not None else "")
+                sys.stderr.write(f"dicomtls tls-server: {who}: {handshake_failure_text(exc)}\n")
                 status = 1
                 if args.once:
                     return status

@@ -25,7 +25,6 @@ from ..errors import (AssociationAborted, AssociationError, ConnectionClosedErro
                       LocalProtocolError)
 from ..tls.check import check_config
 from ..tls.config import TLSConfig
-from ..tls.engines import new_connection
 from ..ul.association import (NEED_DATA, Aborted, AssociateRequested, Association, Established,
                               MessageReceived, Rejected, Released, ReleaseRequested)
 from ..ul.negotiation import (DEFAULT_MAX_PDU_LENGTH, DEFAULT_TRANSFER_SYNTAXES,
@@ -373,16 +372,34 @@ def accept_transport(listener: socket.socket, tls_config: Optional[TLSConfig],
     return PlainTransport(sock)
 
 
+def open_transport(sock: socket.socket, tls_config: Optional[TLSConfig],
+                   timeout: Optional[float]):
+    """The transport of an accepted socket (TLS handshake done), or, when the handshake fails,
+    the ``ServedAssociation`` recording who was refused and why (the socket is closed then)."""
+    peer = tls_socket.peer_name(sock)
+    if tls_config is None:
+        sock.settimeout(timeout)
+        return PlainTransport(sock)
+    try:
+        return tls_socket.server_handshake(sock, tls_config, timeout=timeout)
+    except (DicomTLSError, OSError) as exc:
+        cert = getattr(exc, "peer_certificate", None)
+        return ServedAssociation(outcome="error", error=tls_socket.handshake_failure_text(exc),
+                                 peer=peer, handshake_failed=True,
+                                 peer_certificate=cert.subject if cert is not None else None)
+
+
 def serve_echo_once(listener: socket.socket, tls_config: Optional[TLSConfig] = None,
                     ae_title: Optional[str] = None, *,
                     timeout: Optional[float] = 30.0) -> ServedAssociation:
     """Accept one connection on ``listener`` and serve it as a Verification SCP."""
-    try:
-        transport = accept_transport(listener, tls_config, timeout)
-    except (DicomTLSError, OSError) as exc:
-        # Same outcome as VerificationServer: a refused handshake is a served (failed) peer.
-        return ServedAssociation(outcome="error", error=f"TLS handshake failed: {exc}")
-    return serve_association(transport, ae_title=ae_title, timeout=timeout)
+    sock, _ = listener.accept()
+    transport = open_transport(sock, tls_config, timeout)
+    if isinstance(transport, ServedAssociation):
+        return transport  # a refused handshake is a served (failed) peer, as in VerificationServer
+    result = serve_association(transport, ae_title=ae_title, timeout=timeout)
+    result.peer = result.peer or tls_socket.peer_name(sock)
+    return result
 
 
 class VerificationServer:
@@ -440,15 +457,8 @@ class VerificationServer:
 
     def serve_one(self) -> ServedAssociation:
         """Accept and serve one connection in this thread."""
-        try:
-            transport = accept_transport(self.listener, self.tls_config, self.timeout)
-        except DicomTLSError as exc:
-            result = ServedAssociation(outcome="error", error=f"TLS handshake failed: {exc}")
-            self.results.append(result)
-            if self.on_result is not None:
-                self.on_result(result)
-            return result
-        return self.handle(transport)
+        sock, _ = self.listener.accept()
+        return self._serve_socket(sock)
 
     def serve_forever(self) -> None:
         self.listener.settimeout(0.2)
@@ -472,22 +482,14 @@ class VerificationServer:
             worker.start()
             self._workers.append(worker)
 
-    def _serve_socket(self, sock: socket.socket) -> None:
-        sock.settimeout(self.timeout)
-        try:
-            if self.tls_config is not None:
-                transport = tls_socket.TLSSocket(sock, new_connection(self.tls_config, "server"))
-                transport.do_handshake()
-            else:
-                transport = PlainTransport(sock)
-        except (DicomTLSError, OSError) as exc:
-            sock.close()
-            result = ServedAssociation(outcome="error", error=f"TLS handshake failed: {exc}")
-            self.results.append(result)
+    def _serve_socket(self, sock: socket.socket) -> ServedAssociation:
+        transport = open_transport(sock, self.tls_config, self.timeout)
+        if isinstance(transport, ServedAssociation):
+            self.results.append(transport)
             if self.on_result is not None:
-                self.on_result(result)
-            return
-        self.handle(transport)
+                self.on_result(transport)
+            return transport
+        return self.handle(transport)
 
     def start(self) -> "VerificationServer":
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)

@@ -35,10 +35,15 @@ class ServedAssociation:
     seconds: float = 0.0
     operations: list = field(default_factory=list)
     event_statuses: list = field(default_factory=list)
+    #: The TLS handshake failed: no association was attempted (``error`` says why).
+    handshake_failed: bool = False
+    #: Subject of the certificate the peer presented, also when the handshake refused it.
+    peer_certificate: Optional[str] = None
 
     def to_dict(self) -> dict:
         return {"calling_ae": self.calling_ae, "called_ae": self.called_ae, "peer": self.peer,
-                "outcome": self.outcome, "echoes": self.echoes, "error": self.error,
+                "peer_certificate": self.peer_certificate_subject,
+                "handshake_failed": self.handshake_failed, "outcome": self.outcome, "echoes": self.echoes, "error": self.error,
                 "stored": self.stored, "failed": self.failed,
                 "bytes_received": self.bytes_received, "seconds": round(self.seconds, 6),
                 "operations": [dict(op) for op in self.operations],
@@ -46,8 +51,20 @@ class ServedAssociation:
                 "rejected": list(self.rejected) if self.rejected else None,
                 "session": self.session.to_dict() if self.session is not None else None}
 
+    @property
+    def peer_certificate_subject(self) -> Optional[str]:
+        if self.peer_certificate is not None:
+            return self.peer_certificate
+        cert = getattr(self.session, "peer_certificate", None)
+        return cert.subject if cert is not None else None
+
     def summary(self) -> str:
         """One line: peer, AE titles, TLS suite, outcome and what was done."""
+        if self.handshake_failed:
+            who = self.peer or "?"
+            if self.peer_certificate:
+                who += f" ({self.peer_certificate})"
+            return f"TLS connection from {who}: {self.error}"
         suite = "plain TCP"
         if self.session is not None:
             suite = f"{self.session.protocol.label} {self.session.cipher_suite.name}"

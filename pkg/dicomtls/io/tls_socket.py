@@ -20,6 +20,8 @@ SEND_CHUNK = 1024 * 1024
 #: already queued) and how many reads/events to look through for it.
 LEFTOVER_WAIT = 0.5
 LEFTOVER_READS = 8
+#: After a failed handshake: how long our alert may wait for the peer to read it and close.
+FAILED_HANDSHAKE_DRAIN = 1.0
 
 
 class TLSSocket:
@@ -216,14 +218,42 @@ class TLSSocket:
 
 
 def _handshake(sock: socket.socket, make_connection) -> TLSSocket:
-    """Run the handshake on a connected socket; on any failure the socket is closed."""
+    """Run the handshake on a connected socket; on any failure the socket is closed (after a
+    short drain, so the alert we sent is not wiped out by an RST at the peer)."""
+    tls = None
     try:
         tls = TLSSocket(sock, make_connection())
         tls.do_handshake()
     except BaseException:
-        sock.close()
+        if tls is not None:
+            tls.close(timeout=FAILED_HANDSHAKE_DRAIN)
+        else:
+            sock.close()
         raise
     return tls
+
+
+def server_handshake(sock: socket.socket, config: TLSConfig, *,
+                     timeout: Optional[float] = 30.0) -> TLSSocket:
+    """Run the server handshake on an accepted socket (closed if the handshake fails)."""
+    sock.settimeout(timeout)
+    return _handshake(sock, lambda: new_connection(config, "server"))
+
+
+def peer_name(sock: socket.socket) -> Optional[str]:
+    """"host:port" of the connected peer, None once the socket is gone."""
+    try:
+        host, port = sock.getpeername()[:2]
+    except OSError:
+        return None
+    return f"{host}:{port}"
+
+
+def handshake_failure_text(exc: BaseException) -> str:
+    """"TLS handshake failed: <cause>", the phase named once (the engines' alert messages
+    already start so)."""
+    text = str(exc) or type(exc).__name__
+    return text if text.startswith("TLS handshake failed") else f"TLS handshake failed: {text}"
 
 
 def connect(host: str, port: int, config: TLSConfig, *, timeout: Optional[float] = 30.0,
@@ -238,8 +268,7 @@ def accept(listener: socket.socket, config: TLSConfig, *,
            timeout: Optional[float] = 30.0) -> TLSSocket:
     """Accept one TCP connection and run the server handshake on it."""
     sock, _addr = listener.accept()
-    sock.settimeout(timeout)
-    return _handshake(sock, lambda: new_connection(config, "server"))
+    return server_handshake(sock, config, timeout=timeout)
 
 
 def listen(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> socket.socket:

@@ -123,7 +123,14 @@ class LibsslConnection(TLSConnection):
             return self._read_step()
         except BaseException as exc:
             self._error = exc
+            if isinstance(exc, TLSError) and exc.peer_certificate is None:
+                exc.peer_certificate = self._presented_certificate()
             raise
+
+    def _presented_certificate(self):
+        """The CertificateInfo of the leaf the peer presented (verified or not), or None."""
+        leaf = lib.dt_conn_presented_leaf(self._conn)
+        return Certificate(leaf, owned=False).info() if leaf != ffi.NULL else None
 
     def _handshake_step(self):
         rc = lib.dt_conn_handshake(self._conn)

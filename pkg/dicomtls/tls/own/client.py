@@ -56,7 +56,6 @@ class OwnClientConnection(OwnConnection):
         self.suite = None
         self.secrets: Optional[HandshakeSecrets] = None
         self.etm = self.ems = False
-        self.peer_chain: list = []
         self.peer_verified = False
         self.server_key = None
         self.ske: Optional[m.ServerKeyExchange] = None
@@ -96,6 +95,9 @@ class OwnClientConnection(OwnConnection):
                               cipher_suites=[s.code for s in self.offered],
                               compression_methods=b"\0", extensions=exts)
         self._send_handshake(hello)
+        # Until the server's version is accepted, an alert belongs to the version we offered
+        # (libssl's client does the same; the ClientHello itself stays in a 0x0301 record).
+        self._record_version = int(self.high)
         self.state = "WAIT_SERVER_HELLO"
 
     # ---- server flight ----------------------------------------------------------------------
@@ -109,6 +111,7 @@ class OwnClientConnection(OwnConnection):
             raise TLSProtocolViolation(
                 f"the server chose protocol 0x{hello.version:04X}; allowed are "
                 f"{self.low.label} to {self.high.label}", alert=PROTOCOL_VERSION)
+        self._record_version = int(version)  # agreed: later alerts belong to it
         suite = suite_by_code(hello.cipher_suite)
         if suite is None or suite not in self.offered or not allowed_at(suite, version):
             raise TLSProtocolViolation(
@@ -133,7 +136,6 @@ class OwnClientConnection(OwnConnection):
             ext.decode_empty(ext.EXTENDED_MASTER_SECRET, hello.extension(ext.EXTENDED_MASTER_SECRET))
             self.ems = True
         self.version, self.suite = version, suite
-        self._record_version = int(version)
         self.server_random = hello.random
         self.secrets = HandshakeSecrets(prf_digest(suite, version))
         self._split_first = version == TLSVersion.TLSv1_0 and suite.block_cipher

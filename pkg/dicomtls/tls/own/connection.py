@@ -75,7 +75,11 @@ class OwnConnection(TLSConnection):
         self._write = None
         self._pending_read = None    # the state the next ChangeCipherSpec switches to
         self.version: Optional[TLSVersion] = None
-        self._record_version = 0x0301  # plaintext record version until the version is agreed
+        # Plaintext record version: 0x0301 for the ClientHello (old servers choke on more), then
+        # the version an alert belongs to (set by the subclasses), as libssl does: a peer pinned
+        # to one version otherwise reports "wrong version number" instead of our alert.
+        self._record_version = 0x0301
+        self.peer_chain: list = []   # the peer's certificates, once its Certificate is parsed
         self._hs = HandshakeBuffer()
         self._alert_buf = bytearray()
         self._events: deque = deque()
@@ -157,6 +161,10 @@ class OwnConnection(TLSConnection):
         except TLSError as exc:
             if exc.alert_sent is not None and exc.alert_received is None:
                 self._send_alert(FATAL, exc.alert_sent)
+            if exc.peer_certificate is None and self.peer_chain:
+                # Who was refused (or failed us), for the operator's log: set here once rather
+                # than at every raise site after the peer's Certificate message.
+                exc.peer_certificate = self.peer_chain[0].info()
             self._error = exc
             raise
         except BaseException as exc:
@@ -245,7 +253,10 @@ class OwnConnection(TLSConnection):
             self._on_alert_bytes(payload)
         elif ctype == CHANGE_CIPHER_SPEC:
             if bytes(payload) != b"\x01":
-                raise TLSProtocolViolation("malformed ChangeCipherSpec", alert=DECODE_ERROR)
+                # RFC 5246 7.1 has no length to decode: anything but the single byte 1 is not a
+                # ChangeCipherSpec at all (libssl: unexpected_message, bad change cipher spec).
+                raise TLSProtocolViolation("malformed ChangeCipherSpec",
+                                           alert=UNEXPECTED_MESSAGE)
             if self._pending_read is None or self._hs.pending:
                 raise TLSProtocolViolation("unexpected ChangeCipherSpec", alert=UNEXPECTED_MESSAGE)
             self._read, self._pending_read = self._pending_read, None

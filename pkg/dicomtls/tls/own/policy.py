@@ -58,15 +58,25 @@ def our_schemes(config: TLSConfig) -> list[int]:
 def choose_scheme(peer: Optional[list], config: TLSConfig) -> Optional[int]:
     """Our preferred scheme among the peer's. No list at all means rsa_pkcs1_sha1 (RFC 5246
     7.4.1.4.1); a peer listing nothing better than SHA-1 gets SHA-1, with a warning."""
+    scheme = _pick_scheme(peer, config)
+    if scheme == ext.RSA_PKCS1_SHA1 and peer is not None and not scheme_allowed(scheme, config):
+        log.warning("the TLS 1.2 peer accepts only SHA-1 signatures: using rsa_pkcs1_sha1")
+    return scheme
+
+
+def can_sign_for(peer: Optional[list], config: TLSConfig) -> bool:
+    """Whether choose_scheme() finds a scheme (without its warning: the server asks this while
+    it is still choosing a suite, maybe for a suite that signs nothing)."""
+    return _pick_scheme(peer, config) is not None
+
+
+def _pick_scheme(peer: Optional[list], config: TLSConfig) -> Optional[int]:
     if peer is None:
         return ext.RSA_PKCS1_SHA1
     for scheme in our_schemes(config):
         if scheme in peer:
             return scheme
-    if ext.RSA_PKCS1_SHA1 in peer:
-        log.warning("the TLS 1.2 peer accepts only SHA-1 signatures: using rsa_pkcs1_sha1")
-        return ext.RSA_PKCS1_SHA1
-    return None
+    return ext.RSA_PKCS1_SHA1 if ext.RSA_PKCS1_SHA1 in peer else None
 
 
 def signature_params(version: TLSVersion, scheme: Optional[int]) -> tuple[str, bool]:

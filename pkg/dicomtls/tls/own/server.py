@@ -19,8 +19,8 @@ from .cipherspec import VERSIONS, allowed_at, prf_digest, record_params
 from .connection import (CHANGE_CIPHER_SPEC, HANDSHAKE_FAILURE, ILLEGAL_PARAMETER,
                          PROTOCOL_VERSION, OwnConnection)
 from .hscrypto import EphemeralKey, HandshakeSecrets, sign, verify
-from .policy import (ECDHE_GROUPS, FFDHE_GROUPS, GROUP_BITS, build_session, choose_scheme,
-                     engine_suites, our_schemes, signature_params, version_range)
+from .policy import (ECDHE_GROUPS, FFDHE_GROUPS, GROUP_BITS, build_session, can_sign_for,
+                     choose_scheme, engine_suites, our_schemes, signature_params, version_range)
 from .trust import parse_peer_chain, verify_peer_chain
 
 H = m.HandshakeType
@@ -31,7 +31,8 @@ RSA_SIGN = 1  # ClientCertificateType rsa_sign
 def choose(config, hello: m.ClientHello):
     """(version, suite, group) this server picks for ``hello``, or raises the alert it answers.
 
-    Pure: the engine-selecting server (tls/selecting.py) calls it before any engine exists.
+    Pure: the engine-selecting server (tls/selecting.py) calls it before any engine exists, so
+    every refusal that must come before ServerHello is decided here.
     """
     low, high = version_range(config)
     try:
@@ -49,16 +50,54 @@ def choose(config, hello: m.ClientHello):
     ours = engine_suites(config, low, high)
     client_groups = hello.extension(ext.SUPPORTED_GROUPS)
     groups = ext.decode_supported_groups(client_groups) if client_groups is not None else None
+    sig_list = hello.extension(ext.SIGNATURE_ALGORITHMS)
+    schemes = ext.decode_signature_algorithms(sig_list) if sig_list is not None else None
+    can_sign = can_sign_for(schemes, config)
+    tried: list = []
+    unsigned = False  # a suite was skipped only because we cannot sign for it
     for version in (v for v in reversed(VERSIONS) if low <= v <= top):
-        candidates = [s for s in ours if s.code in hello.cipher_suites and allowed_at(s, version)]
+        # A lower version only for suites no higher version allows (single DES is not in TLS
+        # 1.2): a suite refused for its group or signature at the top version is not retried
+        # below it, which would be a downgrade the client never asked for.
+        candidates = [s for s in ours if s.code in hello.cipher_suites and allowed_at(s, version)
+                      and not any(allowed_at(s, v) for v in tried)]
+        tried.append(version)
         if not config.server_preference:
             candidates.sort(key=lambda s: hello.cipher_suites.index(s.code))
         for suite in candidates:
+            if not (can_sign or _signs_nothing(suite, version)):
+                unsigned = True
+                continue
             group = _group_for(suite, groups, config)
             if group is not False:
                 return version, suite, group
+    if unsigned:
+        raise TLSProtocolViolation(
+            "the client's signature_algorithms name no RSA scheme we can sign with, which "
+            "every suite in common needs (DHE/ECDHE at TLS 1.2)", alert=HANDSHAKE_FAILURE)
     raise TLSProtocolViolation("no cipher suite in common with the client",
                                alert=HANDSHAKE_FAILURE)
+
+
+def _signs_nothing(suite, version) -> bool:
+    """True when signature_algorithms cannot rule ``suite`` out at ``version``: RSA key
+    transport signs nothing, and before TLS 1.2 the extension does not exist (RFC 5246 7.4.1.4.1;
+    the ServerKeyExchange is then signed with MD5+SHA-1, which every RSA key can do)."""
+    return suite.key_exchange == "RSA" or version < TLSVersion.TLSv1_2
+
+
+def alert_version(config, hello: m.ClientHello) -> int:
+    """The record version of an alert answering ``hello`` before a version is agreed.
+
+    libssl's (measured against OpenSSL 3.0 s_server): the version negotiation picks, since it
+    negotiates the version before the suite; the client's own when the version itself is refused.
+    Kept within 1.0..1.2, the versions whose record headers this engine writes.
+    """
+    low, high = version_range(config)
+    version = min(hello.version, int(high))
+    if version < int(low):
+        version = hello.version
+    return max(int(TLSVersion.TLSv1_0), min(version, int(TLSVersion.TLSv1_2)))
 
 
 def _group_for(suite, groups, config):
@@ -97,7 +136,6 @@ class OwnServerConnection(OwnConnection):
         self.ephemeral: Optional[EphemeralKey] = None
         self.etm = self.ems = False
         self.requested_cert = config.peer_cert != "ignore"
-        self.peer_chain: list = []
         self.peer_verified = False
 
     def start(self) -> None:
@@ -106,14 +144,15 @@ class OwnServerConnection(OwnConnection):
     # ---- ClientHello -> server flight ---------------------------------------------------------
     def _on_client_hello(self, body, raw):
         hello = m.decode_client_hello(body)
+        self._record_version = alert_version(self.config, hello)
         version, suite, group = choose(self.config, hello)
+        self._record_version = int(version)
         reneg = hello.extension(ext.RENEGOTIATION_INFO)
         if reneg is not None and ext.decode_renegotiation_info(reneg) != b"":
             raise TLSProtocolViolation("non-empty renegotiation_info in an initial handshake",
                                        alert=HANDSHAKE_FAILURE)
         secure_reneg = reneg is not None or ext.TLS_EMPTY_RENEGOTIATION_INFO_SCSV in hello.cipher_suites
         self.version, self.suite, self.group = version, suite, group
-        self._record_version = int(version)
         self.client_random, self.client_version = hello.random, hello.version
         self.secrets = HandshakeSecrets(prf_digest(suite, version))
         self._split_first = version == TLSVersion.TLSv1_0 and suite.block_cipher
@@ -158,10 +197,8 @@ class OwnServerConnection(OwnConnection):
         self.ephemeral = EphemeralKey.generate(ext.GROUP_NAMES[self.group])
         scheme = None
         if self.version >= TLSVersion.TLSv1_2:
+            # choose() picked no signing suite without a usable scheme, so there is one.
             scheme = choose_scheme(self.client_schemes, self.config)
-            if scheme is None:
-                raise TLSProtocolViolation("the client accepts no RSA signature scheme we have",
-                                           alert=HANDSHAKE_FAILURE)
         if self.suite.key_exchange == "DHE":
             p, g = self.ephemeral.dh_params()
             ske = m.ServerKeyExchange("DHE", b"", scheme, dh_p=p, dh_g=g,

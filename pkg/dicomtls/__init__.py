@@ -30,7 +30,7 @@ from ._binding import Features, features
 from . import dimse, nservices, ul
 from .io.association_runner import (ClientAssociation, ServedAssociation, VerificationServer,
                                     associate, serve_association, serve_echo_once)
-from .net import DicomAssociate, LDicomNet
+from .ldicomnet import DicomAssociate, LDicomNet
 
 __version__ = "0.1.0"
 

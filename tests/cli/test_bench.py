@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from dicomtls.cli import bench_store, bench_tls
-from dicomtls.cli.bench_command import BenchError
+from dicomtls.cli.bench import store as bench_store, tls as bench_tls
+from dicomtls.cli.bench.common import BenchError
 from dicomtls.cli.main import main
 from dicomtls.storage.part10 import read_meta
 

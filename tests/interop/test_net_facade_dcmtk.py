@@ -13,8 +13,8 @@ import threading
 import pytest
 
 from conftest import missing_peer
-from dicomtls.net import LDicomNet
-from dicomtls.net_tls import (DICOM_SECURE_NONE, DICOM_SECURE_TLS,
+from dicomtls.ldicomnet.net import LDicomNet
+from dicomtls.ldicomnet.tls_settings import (DICOM_SECURE_NONE, DICOM_SECURE_TLS,
                               L_SSL_VERIFY_FAIL_IF_NO_PEER_CERT, L_SSL_VERIFY_PEER, SslCtxCreate)
 
 pytestmark = pytest.mark.interop

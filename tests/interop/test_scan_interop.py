@@ -1,4 +1,4 @@
-"""The ciphersuite scanner (dicomtls.tls.scan) against real servers on 127.0.0.1: ``openssl
+"""The ciphersuite scanner (dicomtls.scan) against real servers on 127.0.0.1: ``openssl
 s_server`` with known cipher lists, and our own server (own engine, DES/3DES) serving many
 connections. Each scan asserts the exact accepted (version, suite) set.
 """
@@ -17,8 +17,8 @@ import dicomtls as d
 from conftest import free_port, require_binary, wait_for_port
 from dicomtls.io.tls_socket import TLSSocket
 from dicomtls.tls.engines import new_connection
-from dicomtls.tls.scan import (ACCEPTED, NEEDS_CLIENT_CERT, SKIPPED, TIMEOUT, ScanTargetError,
-                               scan)
+from dicomtls.scan import (ACCEPTED, NEEDS_CLIENT_CERT, SKIPPED, TIMEOUT, ScanTargetError,
+                           scan)
 
 pytestmark = pytest.mark.interop
 

@@ -10,7 +10,7 @@ import pytest
 
 from dicomtls import (CertificateLoadError, ConfigurationError, KeyMismatchError,
                       KeyPasswordError, LDicomNet, TLSConfig, VerificationServer, connect)
-from dicomtls.net_tls import (DICOM_SECURE_TLS, L_SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+from dicomtls.ldicomnet.tls_settings import (DICOM_SECURE_TLS, L_SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                               L_SSL_VERIFY_PEER, SslCtxCreate)
 from dicomtls.tls.check import check_config
 

@@ -13,7 +13,8 @@ import warnings
 
 from .. import __version__
 from ..errors import DicomTLSError
-from . import bench_command, demo, dicom_commands, qr_commands, scan_command, tls_commands
+from . import demo, dicom_commands, qr_commands, scan_command, tls_commands
+from .bench import command as bench_command
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """`dicomtls scan HOST PORT`: which TLS versions and ciphersuites a server accepts.
 
-The probing is ``dicomtls.tls.scan``; this module parses the options, builds the client side (the
+The probing is ``dicomtls.scan``; this module parses the options, builds the client side (the
 shared TLS options: certificate, key, CAs, key log, engine) and prints a table and a summary, or
 one JSON document with ``--json``. Exit 0 whenever the scan ran, whatever the server accepts.
 """
@@ -15,7 +15,7 @@ import sys
 from ..tls.config import parse_cipher_list
 from ..tls.profiles import DEFAULT_PROFILE, get_profile
 from ..errors import alert_name
-from ..tls.scan import ACCEPTED, NEEDS_CLIENT_CERT, scan, version_label
+from ..scan import ACCEPTED, NEEDS_CLIENT_CERT, scan, version_label
 from ..tls.versions import TLSVersion
 from .tls_options import add_tls_options, config_from_args
 

@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .dimse import messages as m
-from .ul.items import PresentationContextAC, PresentationContextRQ
-from .ul.negotiation import DEFAULT_MAX_PDU_LENGTH, IMPLEMENTATION_CLASS_UID, \
+from ..dimse import messages as m
+from ..ul.items import PresentationContextAC, PresentationContextRQ
+from ..ul.negotiation import DEFAULT_MAX_PDU_LENGTH, IMPLEMENTATION_CLASS_UID, \
     IMPLEMENTATION_VERSION_NAME, negotiate_contexts
 
 log = logging.getLogger("dicomtls.net")

@@ -20,17 +20,15 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 from ..errors import ConfigurationError
-from .config import TLSConfig
-from .engines import new_connection
-from .own.cipherspec import ENGINE_NAME
-from .own.extensions import ENCRYPT_THEN_MAC, EXTENDED_MASTER_SECRET, RENEGOTIATION_INFO
-from .profiles import PROFILES
-from .suites import ALL_SUITES, CipherSuite, lookup
-from .versions import TLSVersion
-from .scan_probe import (  # noqa: F401  (re-exported: the scan API names them)
-    ACCEPTED, CLIENT_CERT_REJECTED, FAILED, NEEDS_CLIENT_CERT, REFUSED, SELECTED, SKIPPED, TIMEOUT,
-    UNDECIDED, UNTRUSTED, ALL_VERSIONS, ENGINE_ORDER, ProbeResult, ScanTargetError, Target,
-    attempt, engine_can, probe_config, probe_engine, version_label, _not_probed_reason)
+from ..tls.config import TLSConfig
+from ..tls.engines import new_connection
+from ..tls.own.cipherspec import ENGINE_NAME
+from ..tls.own.extensions import ENCRYPT_THEN_MAC, EXTENDED_MASTER_SECRET, RENEGOTIATION_INFO
+from ..tls.profiles import PROFILES
+from ..tls.suites import ALL_SUITES, CipherSuite, lookup
+from ..tls.versions import TLSVersion
+from .probe import (ACCEPTED, SKIPPED, UNDECIDED, UNTRUSTED, ALL_VERSIONS, ENGINE_ORDER, ProbeResult,
+    ScanTargetError, Target, engine_can, probe_config, probe_engine, _not_probed_reason)
 
 
 # ---- the report ----------------------------------------------------------------------------------

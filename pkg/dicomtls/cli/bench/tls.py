@@ -16,10 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..tls.engines import suite_engines
-from ..tls.suites import CipherSuite, lookup
-from ..tls.versions import TLSVersion
-from .bench_command import BenchError, Child, cli_argv, emit, make_dev_pki
+from ...tls.engines import suite_engines
+from ...tls.suites import CipherSuite, lookup
+from ...tls.versions import TLSVersion
+from .common import BenchError, Child, cli_argv, emit, make_dev_pki
 
 # label, version, suite: libssl runs the first three and only the own engine the last two, so
 # both engines show up under --engine auto.

@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from .errors import (LEAD_INVALID_CTX, LEAD_INVALID_CTX_CAFILE, LEAD_INVALID_CTX_OPTIONS,
+from ..errors import (LEAD_INVALID_CTX, LEAD_INVALID_CTX_CAFILE, LEAD_INVALID_CTX_OPTIONS,
                      LEAD_INVALID_CTX_VERIFY_DEPTH, DicomTLSError, LocalProtocolError)
-from .tls.config import TLSConfig, VerifyContext
-from .tls.suites import LEAD_SUITES, CipherSuite, lookup
-from .tls.versions import TLSVersion
+from ..tls.config import TLSConfig, VerifyContext
+from ..tls.suites import LEAD_SUITES, CipherSuite, lookup
+from ..tls.versions import TLSVersion
 
 # ---- security modes (section 3.1) ----------------------------------------------------------
 DICOM_SECURE_NONE = 0xABCD0000
@@ -229,7 +229,7 @@ class TLSSettings:
     def get_open_ssl_version() -> dict:
         """``GetOpenSslVersion``: ``DICOMOPENSSLVERSION`` as a dict."""
         try:
-            from .tls.engines import features
+            from ..tls.engines import features
             installed = features().openssl_version
         except Exception:  # noqa: BLE001 - informational only
             installed = ""

@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..storage.part10 import read_dataset, read_meta
-from .bench_command import BenchError, Child, cli_argv, emit, make_dev_pki
+from ...storage.part10 import read_dataset, read_meta
+from .common import BenchError, Child, cli_argv, emit, make_dev_pki
 
 _SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 

@@ -1,6 +1,6 @@
 """One scan probe: a handshake offering one suite at one version, with a tap on the server's
 plaintext handshake records so a refusal can be placed (before ServerHello, or after a
-CertificateRequest), and which engine offers what. The scan itself is ``tls/scan.py``.
+CertificateRequest), and which engine offers what. The scan itself is ``scanner.py``.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from typing import Optional, Sequence
 from .._binding import features
 from ..errors import (CertificateVerifyError, ConnectionClosedError, DicomTLSError,
                       RemoteProtocolError, alert_name)
-from .config import TLSConfig
-from .connection import NEED_DATA, ConnectionClosed, HandshakeComplete, SessionInfo
-from .engines import new_connection
-from .own.cipherspec import ENGINE_NAME, allowed_at
-from .own.extensions import SUPPORTED_VERSIONS
-from .own.messages import HandshakeBuffer, decode_server_hello
-from .suites import CipherSuite, by_code
-from .versions import TLSVersion
+from ..tls.config import TLSConfig
+from ..tls.connection import NEED_DATA, ConnectionClosed, HandshakeComplete, SessionInfo
+from ..tls.engines import new_connection
+from ..tls.own.cipherspec import ENGINE_NAME, allowed_at
+from ..tls.own.extensions import SUPPORTED_VERSIONS
+from ..tls.own.messages import HandshakeBuffer, decode_server_hello
+from ..tls.suites import CipherSuite, by_code
+from ..tls.versions import TLSVersion
 
 ACCEPTED, REFUSED, TIMEOUT, FAILED, SKIPPED = "accepted", "refused", "timeout", "error", "skipped"
 NEEDS_CLIENT_CERT = "needs_client_cert"        # the server chose the suite, then wanted a cert

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .dimse import messages as m
-from .net_events import PDU_DATA
+from ..dimse import messages as m
+from .events import PDU_DATA
 
 
 

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from dicomtls.net import DicomAssociate, LDicomNet
-from dicomtls.net_events import lead_to_snake
-from dicomtls.net_tls import (DICOM_SECURE_ISCL, DICOM_SECURE_NONE, DICOM_SECURE_TLS,
+from dicomtls.ldicomnet.net import DicomAssociate, LDicomNet
+from dicomtls.ldicomnet.events import lead_to_snake
+from dicomtls.ldicomnet.tls_settings import (DICOM_SECURE_ISCL, DICOM_SECURE_NONE, DICOM_SECURE_TLS,
                               L_SSL_OP_NO_TLSv1, L_SSL_OP_NO_TLSv1_1, L_SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                               L_SSL_VERIFY_PEER, SecureModeNotSupportedError, SslCtxCreate,
                               FLAG_SSL_CTX_CREATE_METHOD_TYPE, TYPE_TLSV1_METHOD, check_ctx,
@@ -548,7 +548,7 @@ def test_every_lead_member_has_a_snake_case_twin():
 
 def test_mapping_document_lists_every_member():
     from pathlib import Path
-    doc = Path(__file__).resolve().parents[1] / "docs" / "ldicomnet-mapping.md"
+    doc = Path(__file__).resolve().parents[2] / "docs" / "ldicomnet-mapping.md"
     text = doc.read_text()
     missing = [n for n in LEAD_MEMBERS if f"`{lead_to_snake(n)}`" not in text]
     assert missing == []

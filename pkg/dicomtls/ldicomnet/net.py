@@ -30,19 +30,19 @@ from collections import deque
 import socket
 from typing import Optional
 
-from .errors import DicomTLSError, LocalProtocolError
-from .io import tls_socket
-from .net_dimse import DimseSends, encode_dataset
-from .net_events import (PDU_ABORT, PDU_ASSOCIATE_ACCEPT, PDU_ASSOCIATE_REJECT,
+from ..errors import DicomTLSError, LocalProtocolError
+from ..io import tls_socket
+from .dimse_sends import DimseSends, encode_dataset
+from .events import (PDU_ABORT, PDU_ASSOCIATE_ACCEPT, PDU_ASSOCIATE_REJECT,
                          PDU_ASSOCIATE_REQUEST, PDU_RELEASE_REQUEST, PDU_RELEASE_RESPONSE,
                          DicomAssociate, EventHooks)
-from .net_io import (DICOM_IPTYPE_IPV4, DICOM_IPTYPE_IPV4_OR_IPV6, DICOM_IPTYPE_IPV6,
+from .io_thread import (DICOM_IPTYPE_IPV4, DICOM_IPTYPE_IPV4_OR_IPV6, DICOM_IPTYPE_IPV6,
                      DICOM_IPTYPE_NONE, IOThread, _code)
-from .net_tls import (DICOM_ERROR_NET_FAILURE, DICOM_ERROR_NET_NOT_CONNECTED,
+from .tls_settings import (DICOM_ERROR_NET_FAILURE, DICOM_ERROR_NET_NOT_CONNECTED,
                       DICOM_SECURE_NONE, DICOM_SUCCESS, SslCtxCreate, TLSSettings)
-from .tls.check import check_config
-from .ul.association import Association
-from .ul.negotiation import DEFAULT_MAX_PDU_LENGTH
+from ..tls.check import check_config
+from ..ul.association import Association
+from ..ul.negotiation import DEFAULT_MAX_PDU_LENGTH
 
 
 log = logging.getLogger(__name__)

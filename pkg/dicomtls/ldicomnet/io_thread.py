@@ -13,23 +13,23 @@ import threading
 import time
 from typing import Optional
 
-from .errors import DicomTLSError, LocalProtocolError
-from .net_events import (PDU_ABORT, PDU_ASSOCIATE_ACCEPT, PDU_ASSOCIATE_REJECT,
+from ..errors import DicomTLSError, LocalProtocolError
+from .events import (PDU_ABORT, PDU_ASSOCIATE_ACCEPT, PDU_ASSOCIATE_REJECT,
                          PDU_ASSOCIATE_REQUEST, PDU_DATA, PDU_RELEASE_REQUEST,
                          PDU_RELEASE_RESPONSE, RECEIVE_EVENTS, DicomAssociate)
-from .net_tls import (DICOM_ERROR_NET_CONNECTION_REFUSED, DICOM_ERROR_NET_CONNECTION_RESET,
+from .tls_settings import (DICOM_ERROR_NET_CONNECTION_REFUSED, DICOM_ERROR_NET_CONNECTION_RESET,
                       DICOM_ERROR_NET_FAILURE, DICOM_ERROR_NET_HOST_NOT_FOUND,
                       DICOM_ERROR_NET_HOST_UN_REACH, DICOM_ERROR_NET_NOT_CONNECTED,
                       DICOM_ERROR_NET_TIME_OUT, DICOM_ERROR_TLS, DICOM_SECURE_TLS,
                       DICOM_SUCCESS, TLS_STATUS_CLIENT_HANDSHAKE, TLS_STATUS_CONNECTED,
                       TLS_STATUS_IDLE, TLS_STATUS_SERVER_HANDSHAKE)
-from .tls.connection import NEED_DATA, ApplicationData, CloseNotify, ConnectionClosed, \
+from ..tls.connection import NEED_DATA, ApplicationData, CloseNotify, ConnectionClosed, \
     HandshakeComplete
-from .tls.engines import new_connection
-from .ul.association import NEED_DATA as UL_NEED_DATA
-from .ul.association import (Aborted, AssociateRequested, Association, Established,
+from ..tls.engines import new_connection
+from ..ul.association import NEED_DATA as UL_NEED_DATA
+from ..ul.association import (Aborted, AssociateRequested, Association, Established,
                              MessageReceived, Rejected, Released, ReleaseRequested)
-from .ul.pdu import AAbort, AReleaseRP, AReleaseRQ
+from ..ul.pdu import AAbort, AReleaseRP, AReleaseRQ
 
 log = logging.getLogger("dicomtls.net")
 

@@ -1,0 +1,2 @@
+"""`dicomtls bench`: the command (``command``), its two measurements (``tls``, ``store``) and
+what they share (``common``)."""

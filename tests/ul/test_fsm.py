@@ -13,7 +13,6 @@ from dicomtls.ul.fsm import (A_ABORT_INDICATION, A_ASSOCIATE_CONFIRMATION,
                              A_RELEASE_CONFIRMATION, A_RELEASE_INDICATION, P_DATA_INDICATION,
                              TRANSITIONS, Choice, CloseTransport, Indication, InvalidEventError,
                              OpenTransport, SendPDU, StartARTIM, StopARTIM, UpperLayerFSM)
-from dicomtls.ul.timers import ARTIMTimer, Deadline
 
 STATES = [f"Sta{n}" for n in range(1, 14)]
 EVENTS = [f"Evt{n}" for n in range(1, 20)]
@@ -528,49 +527,3 @@ def test_control_keys_do_not_leak_into_params():
     m.handle("Evt5")
     [_, indication] = m.handle("Evt6", pdu="RQ", acceptable=True)
     assert indication.params == {"pdu": "RQ"}
-
-
-# ---- timers ----------------------------------------------------------------------------------
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-def test_deadline_with_injected_clock():
-    clock = FakeClock()
-    d = Deadline(30, clock=clock)
-    assert d.remaining() == 30 and not d.expired()
-    clock.now += 29.5
-    assert d.remaining() == pytest.approx(0.5) and not d.expired()
-    clock.now += 0.5
-    assert d.expired() and d.remaining() == 0
-    d.restart(10)
-    assert d.remaining() == 10 and not d.expired()
-    with pytest.raises(ValueError):
-        Deadline(-1, clock=clock)
-
-
-def test_artim_timer_follows_machine_outputs():
-    clock = FakeClock()
-    timer = ARTIMTimer(30, clock=clock)
-    m = UpperLayerFSM()
-    timer.apply(m.handle("Evt5"))
-    assert timer.running and timer.remaining() == 30
-    clock.now += 31
-    assert timer.expired()
-    assert not timer.expired() and not timer.running     # reported once
-    assert m.handle("Evt18") == [CloseTransport()]
-    assert m.state == "Sta1"
-
-
-def test_artim_timer_stopped_by_ae_6():
-    clock = FakeClock()
-    timer = ARTIMTimer(5, clock=clock)
-    m = UpperLayerFSM()
-    timer.apply(m.handle("Evt5"))
-    timer.apply(m.handle("Evt6"))
-    clock.now += 100
-    assert not timer.running and not timer.expired() and timer.remaining() is None

@@ -6,8 +6,9 @@
 * ``pdu``, ``items``, ``user_info``: the PDUs and their items, encoded and decoded exactly.
 * ``framing``: cutting a byte stream into PDUs.
 
-Every public name of those modules is re-exported here. ``fsm`` (the PS3.8 state table) and
-``timers`` are the machinery under ``Association`` and are left in their modules.
+Every public name of those modules is re-exported here. ``fsm`` (the PS3.8 state table) is the
+machinery under ``Association`` and is left in its module; ``Association`` keeps the ARTIM deadline
+itself (``artim_deadline``/``check_timers``), the io layer waits on it.
 """
 
 # ``items`` comes before ``user_info``: user_info builds on the item codecs, items re-exports it.

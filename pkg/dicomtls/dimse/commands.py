@@ -55,6 +55,8 @@ class CommandTag(IntEnum):
 
 
 class CommandElement(NamedTuple):
+    """One command set element of PS3.7 Annex E: keyword, VR and VM."""
+
     keyword: str
     vr: str
     vm: str

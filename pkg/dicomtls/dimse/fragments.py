@@ -45,6 +45,9 @@ BytesLike = Union[bytes, bytearray, memoryview]
 
 
 class Fragment(NamedTuple):
+    """One PDV of a P-DATA-TF: its presentation context, command/data set flag, last flag and
+    bytes (PS3.8 E.2)."""
+
     context_id: int
     is_command: bool
     is_last: bool

@@ -170,6 +170,8 @@ class DIMSEMessage:
 
 @dataclass(kw_only=True)
 class Request(DIMSEMessage):
+    """Base of the request messages: they carry a Message ID (0000,0110)."""
+
     message_id: int | None = None
 
     is_request: ClassVar[bool] = True
@@ -177,6 +179,9 @@ class Request(DIMSEMessage):
 
 @dataclass(kw_only=True)
 class Response(DIMSEMessage):
+    """Base of the response messages: Message ID Being Responded To (0000,0120) and Status
+    (0000,0900)."""
+
     message_id_being_responded_to: int | None = None
     status: int | None = None
 
@@ -195,8 +200,13 @@ _RSP = ("message_id_being_responded_to", "status")
 def _message(cf: int, name: str, required: tuple[str, ...], dataset: str = "-"):
     """Class decorator: fill in the class variables and make it a kw-only dataclass."""
 
+    usage = {"-": "none", "M": "mandatory", "U": "optional", "C": "conditional"}.get(dataset, dataset)
+
     def wrap(cls):
         cls.command_field, cls.name, cls.required, cls.dataset_usage = cf, name, required, dataset
+        if cls.__dict__.get("__doc__") is None:  # before dataclass() writes its signature there
+            cls.__doc__ = (f"The {name} message (Command Field 0x{cf:04X}). Required: "
+                           f"{', '.join(required) or 'nothing'}; data set: {usage}.")
         return dataclass(kw_only=True)(cls)
 
     return wrap

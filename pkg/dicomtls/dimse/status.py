@@ -72,6 +72,9 @@ def is_final(code: int) -> bool:
 
 
 class StatusEntry(NamedTuple):
+    """A DIMSE status code's category ("Success", "Warning", "Failure", "Cancel", "Pending")
+    and name (PS3.7 Annex C)."""
+
     category: str
     name: str
 

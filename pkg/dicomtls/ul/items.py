@@ -82,6 +82,8 @@ def encode_uid(uid: str, what: str = "UID") -> bytes:
 
 
 def decode_uid(buf: memoryview, start: int, end: int, what: str) -> str:
+    """The UID in ``buf[start:end]`` without its padding; PDUError naming ``what`` when it is not
+    ASCII or longer than 64 characters."""
     raw = bytes(buf[start:end])
     # Peers pad UIDs to even length with one NUL (PS3.5 habit) or with spaces; neither is significant.
     if raw.endswith(b"\0"):
@@ -164,6 +166,8 @@ class _Item:
 
 @dataclass(frozen=True)
 class ApplicationContextItem(_Item):
+    """Application Context Item (0x10, PS3.8 9.3.2.1): the DICOM application context name."""
+
     item_type: ClassVar[int] = APPLICATION_CONTEXT_ITEM
     application_context_name: str = DEFAULT_APPLICATION_CONTEXT
 

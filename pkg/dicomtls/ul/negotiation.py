@@ -105,6 +105,8 @@ def user_information(max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH, *,
 def build_request(called_ae: str, calling_ae: str, contexts: Iterable, *,
                   max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
                   extra_user_items: Sequence = ()) -> AAssociateRQ:
+    """The A-ASSOCIATE-RQ proposing ``contexts`` (abstract syntaxes, or (abstract syntax,
+    transfer syntaxes) pairs) with our maximum length and implementation identity."""
     return AAssociateRQ(called_ae_title=called_ae, calling_ae_title=calling_ae,
                         presentation_contexts=propose_contexts(contexts),
                         user_information=user_information(max_pdu_length,

@@ -65,6 +65,8 @@ class MaximumLength(_Item):
 
 @dataclass(frozen=True)
 class ImplementationClassUID(_Item):
+    """Implementation Class UID Sub-Item (0x52, PS3.7 D.3.3.2): who built the peer's software."""
+
     item_type: ClassVar[int] = IMPLEMENTATION_CLASS_UID_SUB_ITEM
     name: ClassVar[str] = "Implementation Class UID Sub-Item"
     implementation_class_uid: str

@@ -8,6 +8,8 @@ misbehaved or refused us).
 
 from __future__ import annotations
 
+from .tls.protocol import AlertDescription  # dependency-free: the alert numbers and names
+
 # LEADTOOLS return codes used below (ltdic.h, section 8 of the API map).
 LEAD_NET_SECURITY_BREACH = 65
 LEAD_ERROR_TLS = 66
@@ -33,24 +35,13 @@ _ALERT_TO_LEAD = {
     80: 148, 90: 149, 100: 150,
 }
 
-# RFC 8446 / IANA TLS alert registry names.
-ALERT_NAMES = {
-    0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 21: "decryption_failed",
-    22: "record_overflow", 30: "decompression_failure", 40: "handshake_failure",
-    41: "no_certificate", 42: "bad_certificate", 43: "unsupported_certificate",
-    44: "certificate_revoked", 45: "certificate_expired", 46: "certificate_unknown",
-    47: "illegal_parameter", 48: "unknown_ca", 49: "access_denied", 50: "decode_error",
-    51: "decrypt_error", 60: "export_restriction", 70: "protocol_version",
-    71: "insufficient_security", 80: "internal_error", 86: "inappropriate_fallback",
-    90: "user_canceled", 100: "no_renegotiation", 109: "missing_extension",
-    110: "unsupported_extension", 111: "certificate_unobtainable", 112: "unrecognized_name",
-    113: "bad_certificate_status_response", 114: "bad_certificate_hash_value",
-    115: "unknown_psk_identity", 116: "certificate_required", 120: "no_application_protocol",
-}
-
-
 def alert_name(description: int) -> str:
-    return ALERT_NAMES.get(description, f"alert_{description}")
+    """The IANA name of a TLS alert description ("close_notify"); ``alert_<n>`` for a number
+    the registry does not hold. The numbers and names are ``tls.protocol.AlertDescription``."""
+    try:
+        return AlertDescription(description).name.lower()
+    except ValueError:
+        return f"alert_{description}"
 
 
 def lead_code_for_alert(description: int) -> int:

@@ -30,6 +30,7 @@ from dicomtls.crypto.x509 import load_certificates
 from dicomtls.errors import CertificateVerifyError
 from dicomtls.tls.own import extensions as ext
 from dicomtls.tls.own import messages as m
+from dicomtls.tls.protocol import ExtensionType
 from test_openssl_cli import OurServer, our_config, s_client, s_server
 
 pytestmark = pytest.mark.interop
@@ -92,11 +93,11 @@ def test_s_client_sees_our_alert(pki, ours, theirs, alert_text, header):
 
 # ---- the same ClientHello to s_server and to us: the same answer ----------------------------
 def client_hello(version: int, suites, schemes=None) -> bytes:
-    exts = [ext.Extension(ext.SUPPORTED_GROUPS, ext.encode_supported_groups(
+    exts = [ext.Extension(ExtensionType.SUPPORTED_GROUPS, ext.encode_supported_groups(
                 [ext.X25519, ext.SECP256R1, ext.FFDHE2048])),
-            ext.Extension(ext.EC_POINT_FORMATS, ext.encode_ec_point_formats(b"\0"))]
+            ext.Extension(ExtensionType.EC_POINT_FORMATS, ext.encode_ec_point_formats(b"\0"))]
     if schemes is not None:
-        exts.append(ext.Extension(ext.SIGNATURE_ALGORITHMS,
+        exts.append(ext.Extension(ExtensionType.SIGNATURE_ALGORITHMS,
                                   ext.encode_signature_algorithms(schemes)))
     body = m.ClientHello(version, os.urandom(32), b"", list(suites), b"\0", exts).encode()
     return bytes((22, 3, 1)) + len(body).to_bytes(2, "big") + body

@@ -18,8 +18,8 @@ from ..tls.config import TLSConfig
 from ..tls.connection import NEED_DATA, ConnectionClosed, HandshakeComplete, SessionInfo
 from ..tls.engines import new_connection
 from ..tls.own.cipherspec import ENGINE_NAME, allowed_at
-from ..tls.own.extensions import SUPPORTED_VERSIONS
 from ..tls.own.messages import HandshakeBuffer, decode_server_hello
+from ..tls.protocol import ExtensionType
 from ..tls.suites import CipherSuite, by_code
 from ..tls.versions import TLSVersion
 
@@ -93,7 +93,7 @@ class ServerTap:
             hello = decode_server_hello(body)
             if hello.random == _HRR_RANDOM:
                 return  # a HelloRetryRequest; the real ServerHello follows in the clear
-            chosen = hello.extension(SUPPORTED_VERSIONS)
+            chosen = hello.extension(ExtensionType.SUPPORTED_VERSIONS)
             self.hello = hello
             self.version = (chosen[0] << 8 | chosen[1]) if chosen and len(chosen) == 2 \
                 else hello.version

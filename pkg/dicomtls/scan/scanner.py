@@ -23,8 +23,8 @@ from ..errors import ConfigurationError
 from ..tls.config import TLSConfig
 from ..tls.engines import new_connection
 from ..tls.own.cipherspec import ENGINE_NAME
-from ..tls.own.extensions import ENCRYPT_THEN_MAC, EXTENDED_MASTER_SECRET, RENEGOTIATION_INFO
 from ..tls.profiles import PROFILES
+from ..tls.protocol import ExtensionType
 from ..tls.suites import ALL_SUITES, CipherSuite, lookup
 from ..tls.versions import TLSVersion
 from .probe import (ACCEPTED, SKIPPED, UNDECIDED, UNTRUSTED, ALL_VERSIONS, ENGINE_ORDER, ProbeResult,
@@ -269,13 +269,14 @@ def _extensions(ctx: Target, report: ScanReport) -> Extensions:
         out.probe = f"{own.version.label} {own.suite.name} ({ENGINE_NAME})"
         out.encrypt_then_mac = bool(check.conn.etm) if own.suite.block_cipher else None
         out.extended_master_secret = bool(check.conn.ems)
-        out.secure_renegotiation = RENEGOTIATION_INFO in check.tap.extensions
+        out.secure_renegotiation = ExtensionType.RENEGOTIATION_INFO in check.tap.extensions
     else:
         exts = pick.tap.extensions
         out.probe = f"{pick.version.label} {pick.suite.name} ({pick.engine})"
-        out.encrypt_then_mac = ENCRYPT_THEN_MAC in exts if pick.suite.block_cipher else None
-        out.extended_master_secret = EXTENDED_MASTER_SECRET in exts
-        out.secure_renegotiation = RENEGOTIATION_INFO in exts
+        out.encrypt_then_mac = (ExtensionType.ENCRYPT_THEN_MAC in exts if pick.suite.block_cipher
+                                else None)
+        out.extended_master_secret = ExtensionType.EXTENDED_MASTER_SECRET in exts
+        out.secure_renegotiation = ExtensionType.RENEGOTIATION_INFO in exts
     notes = [] if cbc else ["encrypt-then-MAC not applicable: no CBC suite accepted"]
     if not ctx.base.encrypt_then_mac:  # we did not offer it, so the answer says nothing
         out.encrypt_then_mac = None

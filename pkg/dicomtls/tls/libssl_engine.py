@@ -14,6 +14,7 @@ from .credentials import is_ip_address
 from .connection import (NEED_DATA, ApplicationData, CloseNotify, ConnectionClosed,
                          HandshakeComplete, SessionInfo, TLSConnection)
 from .libssl_context import keylog_lock, libssl_context
+from .protocol import AlertLevel
 from .suites import by_code
 from .versions import TLSVersion
 
@@ -265,9 +266,11 @@ class LibsslConnection(TLSConnection):
         conn = self._conn
         sent = lib.dt_conn_alert_sent(conn)
         received = lib.dt_conn_alert_received(conn)
-        sent = sent if sent >= 0 and lib.dt_conn_alert_sent_level(conn) == 2 else None
-        received = (received if received >= 0 and lib.dt_conn_alert_received_level(conn) == 2
-                    else None)
+        # Only fatal alerts explain a failure; a warning (no_renegotiation, say) came before it.
+        sent = (sent if sent >= 0 and lib.dt_conn_alert_sent_level(conn) == AlertLevel.FATAL
+                else None)
+        received = (received if received >= 0
+                    and lib.dt_conn_alert_received_level(conn) == AlertLevel.FATAL else None)
         detail = "; ".join(str(e) for e in errors) or f"SSL error {rc}"
         verify_error = lib.dt_conn_verify_error(conn)
         if verify_error:

@@ -13,26 +13,30 @@ import logging
 from typing import Optional
 
 from .._binding import features
-from ..errors import ConnectionClosedError, TLSDecodeError, TLSError
+from ..errors import ConnectionClosedError, LocalProtocolError, TLSDecodeError, TLSError
 from .config import TLSConfig
 from .connection import NEED_DATA, TLSConnection
+from .libssl_context import libssl_context
+from .libssl_engine import LibsslConnection
 from .own import server as own_server
 from .own.cipherspec import ENGINE_NAME, engine_supports
 from .own.messages import peek_client_hello
+from .own.trust import credentials
+from .protocol import AlertDescription, AlertLevel, ExtensionType, alert_record
 from .versions import TLSVersion
 
 log = logging.getLogger("dicomtls.tls")
 
-SUPPORTED_VERSIONS = 43
 MAX_HELLO_BYTES = 64 * 1024
 
 
 def _offers_tls13(hello) -> bool:
-    data = hello.extension(SUPPORTED_VERSIONS)
+    data = hello.extension(ExtensionType.SUPPORTED_VERSIONS)
     if not data or len(data) < 1:
         return False
     versions = data[1:1 + data[0]]
-    return any((versions[i] << 8 | versions[i + 1]) == 0x0304 for i in range(0, len(versions) - 1, 2))
+    return any((versions[i] << 8 | versions[i + 1]) == TLSVersion.TLSv1_3
+               for i in range(0, len(versions) - 1, 2))
 
 
 def _engine_configs(config: TLSConfig):
@@ -51,8 +55,6 @@ def _engine_configs(config: TLSConfig):
 
 def prepare_engines(config: TLSConfig) -> None:
     """Build both engines' server state now (see ``engines.prepare``)."""
-    from .libssl_context import libssl_context
-    from .own.trust import credentials
     libssl_cfg, own_cfg = _engine_configs(config)
     libssl_context(libssl_cfg, "server")
     credentials(own_cfg, "server")
@@ -70,7 +72,7 @@ def choose_engine(config: TLSConfig, hello) -> str:
     for suite in order:
         if suite.code not in hello.cipher_suites:
             continue
-        if suite.code in libssl_codes and suite.supports(min(hello.version, 0x0303)):
+        if suite.code in libssl_codes and suite.supports(min(hello.version, TLSVersion.TLSv1_2)):
             return "libssl"
         if engine_supports(suite):
             try:
@@ -98,18 +100,21 @@ class SelectingServerConnection(TLSConnection):
             hello = peek_client_hello(bytes(self._buffer))
         except TLSDecodeError as exc:
             # No engine runs yet: answer with a plaintext fatal alert ourselves.
-            self._failure_alert = bytes((21, 3, 1, 0, 2, 2, exc.alert))
+            self._failure_alert = _fatal_alert(exc.alert)
             raise
         if hello is None:
             if len(self._buffer) > MAX_HELLO_BYTES:
-                self._failure_alert = bytes((21, 3, 1, 0, 2, 2, 50))
+                self._failure_alert = _fatal_alert(AlertDescription.DECODE_ERROR)
                 raise TLSDecodeError("ClientHello larger than 64 KiB")
             return False
         engine = choose_engine(self.config, hello)
         libssl_cfg, own_cfg = _engine_configs(self.config)
-        from .engines import new_connection
-        self._inner = new_connection(libssl_cfg if engine == "libssl" else own_cfg, "server",
-                                     engine=engine)
+        # The engines' connection classes directly, not engines.new_connection: that one
+        # constructs this class, and the choice here is already made.
+        if engine == "libssl":
+            self._inner = LibsslConnection(libssl_cfg, "server")
+        else:
+            self._inner = own_server.OwnServerConnection(own_cfg)
         self.engine = self._inner.engine
         log.debug("TLS server: ClientHello handed to the %s engine", engine)
         self._inner.receive_data(bytes(self._buffer))
@@ -156,6 +161,10 @@ class SelectingServerConnection(TLSConnection):
 
     def _require_inner(self) -> TLSConnection:
         if self._inner is None:
-            from ..errors import LocalProtocolError
             raise LocalProtocolError("no TLS handshake has happened yet")
         return self._inner
+
+
+def _fatal_alert(description: int) -> bytes:
+    # In a TLS 1.0 record: the version every client accepts before one is agreed.
+    return alert_record(TLSVersion.TLSv1_0, AlertLevel.FATAL, description)

@@ -20,6 +20,7 @@ from dicomtls.tls.own import messages as m
 from dicomtls.tls.own import server as own_server
 from dicomtls.tls.own.client import OwnClientConnection
 from dicomtls.tls.own.server import OwnServerConnection
+from dicomtls.tls.protocol import ExtensionType
 from dicomtls.tls.selecting import SelectingServerConnection
 from dicomtls.tls.versions import TLSVersion
 from test_own_engine import config, pair, pump
@@ -40,10 +41,10 @@ def alert(minor: int, description: int) -> bytes:
 
 def client_hello(version: int, suites, schemes=None, groups=(ext.X25519, ext.SECP256R1,
                                                            ext.FFDHE2048)) -> bytes:
-    exts = [ext.Extension(ext.SUPPORTED_GROUPS, ext.encode_supported_groups(list(groups))),
-            ext.Extension(ext.EC_POINT_FORMATS, ext.encode_ec_point_formats(b"\0"))]
+    exts = [ext.Extension(ExtensionType.SUPPORTED_GROUPS, ext.encode_supported_groups(list(groups))),
+            ext.Extension(ExtensionType.EC_POINT_FORMATS, ext.encode_ec_point_formats(b"\0"))]
     if schemes is not None:
-        exts.append(ext.Extension(ext.SIGNATURE_ALGORITHMS,
+        exts.append(ext.Extension(ExtensionType.SIGNATURE_ALGORITHMS,
                                   ext.encode_signature_algorithms(schemes)))
     hello = m.ClientHello(version, os.urandom(32), b"", list(suites), b"\0", exts)
     return record(22, hello.encode())

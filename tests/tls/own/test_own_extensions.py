@@ -12,6 +12,7 @@ from conftest import require_module
 from dicomtls.errors import TLSDecodeError
 from dicomtls.tls.own import extensions as ext
 from dicomtls.tls.own.extensions import Extension
+from dicomtls.tls.protocol import ExtensionType
 
 tlslite_ext = require_module("tlslite.extensions")
 from tlslite.utils.codec import Parser  # noqa: E402
@@ -38,9 +39,9 @@ def every_truncation_fails(fn, data, alert=50):
 
 # ---- constants ---------------------------------------------------------------------------------
 def test_constants():
-    assert (ext.SERVER_NAME, ext.SUPPORTED_GROUPS, ext.EC_POINT_FORMATS, ext.SIGNATURE_ALGORITHMS,
-            ext.ENCRYPT_THEN_MAC, ext.EXTENDED_MASTER_SECRET, ext.SESSION_TICKET,
-            ext.RENEGOTIATION_INFO) == (0, 10, 11, 13, 22, 23, 35, 0xFF01)
+    assert (ExtensionType.SERVER_NAME, ExtensionType.SUPPORTED_GROUPS, ExtensionType.EC_POINT_FORMATS, ExtensionType.SIGNATURE_ALGORITHMS,
+            ExtensionType.ENCRYPT_THEN_MAC, ExtensionType.EXTENDED_MASTER_SECRET, ExtensionType.SESSION_TICKET,
+            ExtensionType.RENEGOTIATION_INFO) == (0, 10, 11, 13, 22, 23, 35, 0xFF01)
     assert ext.TLS_EMPTY_RENEGOTIATION_INFO_SCSV == 0x00FF and ext.TLS_FALLBACK_SCSV == 0x5600
     assert (ext.X25519, ext.SECP256R1, ext.SECP384R1, ext.SECP521R1) == (29, 23, 24, 25)
     assert [ext.FFDHE2048, ext.FFDHE3072, ext.FFDHE4096, ext.FFDHE6144, ext.FFDHE8192] == \
@@ -85,13 +86,13 @@ def test_extension_dataclass():
 
 
 def test_block_known_answer_and_round_trip():
-    exts = [Extension(ext.EXTENDED_MASTER_SECRET, b""), Extension(ext.RENEGOTIATION_INFO, b"\0")]
+    exts = [Extension(ExtensionType.EXTENDED_MASTER_SECRET, b""), Extension(ExtensionType.RENEGOTIATION_INFO, b"\0")]
     wire = ext.encode_extensions(exts)
     assert wire == h("0009 0017 0000 ff01 0001 00")
     assert ext.decode_extensions(wire) == exts
-    assert ext.find(exts, ext.RENEGOTIATION_INFO) == b"\0"
-    assert ext.find(exts, ext.EXTENDED_MASTER_SECRET) == b""
-    assert ext.find(exts, ext.SERVER_NAME) is None
+    assert ext.find(exts, ExtensionType.RENEGOTIATION_INFO) == b"\0"
+    assert ext.find(exts, ExtensionType.EXTENDED_MASTER_SECRET) == b""
+    assert ext.find(exts, ExtensionType.SERVER_NAME) is None
 
 
 def test_block_empty():
@@ -279,12 +280,12 @@ def test_renegotiation_info():
     assert ext.decode_renegotiation_info(bytes(made.extData)) == client_vd
 
 
-@pytest.mark.parametrize("ext_type", [ext.ENCRYPT_THEN_MAC, ext.EXTENDED_MASTER_SECRET,
-                                      ext.SERVER_NAME, ext.SESSION_TICKET])
+@pytest.mark.parametrize("ext_type", [ExtensionType.ENCRYPT_THEN_MAC, ExtensionType.EXTENDED_MASTER_SECRET,
+                                      ExtensionType.SERVER_NAME, ExtensionType.SESSION_TICKET])
 def test_decode_empty(ext_type):
     assert ext.decode_empty(ext_type, b"") is None
     err = decode_fails(lambda d: ext.decode_empty(ext_type, d), b"\0")
-    assert ext.EXTENSION_NAMES[ext_type] in str(err)
+    assert ext.extension_name(ext_type) in str(err)
 
 
 # ---- mutation fuzzing: only TLSDecodeError escapes; what decodes re-encodes identically ----------

@@ -19,8 +19,9 @@ from dicomtls.tls.own import messages as msg
 from dicomtls.tls.own.extensions import Extension
 from dicomtls.tls.own.messages import (Certificate, CertificateRequest, CertificateVerify,
                                        ClientHello, ClientKeyExchange, Finished, HandshakeBuffer,
-                                       HandshakeType, HelloRequest, ServerHello, ServerHelloDone,
+                                       HelloRequest, ServerHello, ServerHelloDone,
                                        ServerKeyExchange, peek_client_hello)
+from dicomtls.tls.protocol import ExtensionType, HandshakeType
 
 from conftest import require_module  # noqa: E402
 
@@ -59,19 +60,19 @@ def parser(raw: bytes) -> Parser:
 
 # ---- sample messages -----------------------------------------------------------------------------
 HELLO_EXTS = [
-    Extension(ext.SERVER_NAME, ext.encode_server_name("pacs.example")),
-    Extension(ext.SUPPORTED_GROUPS, ext.encode_supported_groups([29, 23, 24, 256])),
-    Extension(ext.EC_POINT_FORMATS, ext.encode_ec_point_formats(b"\0")),
-    Extension(ext.SIGNATURE_ALGORITHMS, ext.encode_signature_algorithms([0x0804, 0x0401, 0x0201])),
-    Extension(ext.ENCRYPT_THEN_MAC, b""),
-    Extension(ext.EXTENDED_MASTER_SECRET, b""),
-    Extension(ext.RENEGOTIATION_INFO, ext.encode_renegotiation_info(b"")),
+    Extension(ExtensionType.SERVER_NAME, ext.encode_server_name("pacs.example")),
+    Extension(ExtensionType.SUPPORTED_GROUPS, ext.encode_supported_groups([29, 23, 24, 256])),
+    Extension(ExtensionType.EC_POINT_FORMATS, ext.encode_ec_point_formats(b"\0")),
+    Extension(ExtensionType.SIGNATURE_ALGORITHMS, ext.encode_signature_algorithms([0x0804, 0x0401, 0x0201])),
+    Extension(ExtensionType.ENCRYPT_THEN_MAC, b""),
+    Extension(ExtensionType.EXTENDED_MASTER_SECRET, b""),
+    Extension(ExtensionType.RENEGOTIATION_INFO, ext.encode_renegotiation_info(b"")),
 ]
 CLIENT_HELLO = ClientHello(TLS12, RC, b"\x11" * 32, [0xC02F, 0x009E, 0x002F, 0x000A, 0x00FF],
                            b"\0", HELLO_EXTS)
 SERVER_HELLO = ServerHello(TLS12, RS, b"\x22" * 32, 0xC02F, 0,
-                           [Extension(ext.RENEGOTIATION_INFO, b"\0"),
-                            Extension(ext.EXTENDED_MASTER_SECRET, b"")])
+                           [Extension(ExtensionType.RENEGOTIATION_INFO, b"\0"),
+                            Extension(ExtensionType.EXTENDED_MASTER_SECRET, b"")])
 CERTIFICATE = Certificate([b"\x30\x03\x02\x01\x01", b"\x30\x03\x02\x01\x02"])
 SKE_ECDHE = ServerKeyExchange("ECDHE", b"\x5a" * 256, 0x0804, named_group=ext.X25519,
                               point=bytes(range(1, 33)))
@@ -184,10 +185,13 @@ def test_decode_handshake_needs_context():
 
 
 def test_handshake_type_values():
-    assert {t.name: int(t) for t in HandshakeType} == {
+    # RFC 5246 7.4: the messages this engine runs (the rest of the IANA registry is in
+    # tests/tls/test_protocol.py).
+    engine_messages = {
         "HELLO_REQUEST": 0, "CLIENT_HELLO": 1, "SERVER_HELLO": 2, "CERTIFICATE": 11,
         "SERVER_KEY_EXCHANGE": 12, "CERTIFICATE_REQUEST": 13, "SERVER_HELLO_DONE": 14,
         "CERTIFICATE_VERIFY": 15, "CLIENT_KEY_EXCHANGE": 16, "FINISHED": 20}
+    assert {name: int(HandshakeType[name]) for name in engine_messages} == engine_messages
 
 
 # ---- known answers ---------------------------------------------------------------------------
@@ -256,7 +260,7 @@ def ch_body(sid="00", suites="0002 002f", comp="01 00", rest="", version="0303")
 
 def test_client_hello_without_extension_block():
     hello = msg.decode_client_hello(ch_body())
-    assert hello.extensions == [] and hello.extension(ext.SERVER_NAME) is None
+    assert hello.extensions == [] and hello.extension(ExtensionType.SERVER_NAME) is None
     assert hello.cipher_suites == [0x002F] and hello.compression_methods == b"\0"
     assert msg.decode_client_hello(ch_body(rest="0000")).extensions == []   # empty block
     # an SSLv3-era client offering DEFLATE and null, no extensions
@@ -265,9 +269,9 @@ def test_client_hello_without_extension_block():
 
 def test_client_hello_extension_lookup():
     hello = msg.decode_client_hello(split(CLIENT_HELLO.encode())[1])
-    assert ext.decode_server_name(hello.extension(ext.SERVER_NAME)) == "pacs.example"
-    assert hello.extension(ext.EXTENDED_MASTER_SECRET) == b""
-    assert hello.extension(ext.SESSION_TICKET) is None
+    assert ext.decode_server_name(hello.extension(ExtensionType.SERVER_NAME)) == "pacs.example"
+    assert hello.extension(ExtensionType.EXTENDED_MASTER_SECRET) == b""
+    assert hello.extension(ExtensionType.SESSION_TICKET) is None
     assert ext.TLS_EMPTY_RENEGOTIATION_INFO_SCSV in hello.cipher_suites
 
 
@@ -299,8 +303,8 @@ def test_server_hello_specifics():
     fails(msg.decode_server_hello, h(base + "00 000a ff01 0001 00 ff01 0001 00"), 47)  # duplicate
     fails(msg.decode_server_hello, h("0303" + "00" * 32 + "21" + "00" * 33 + "c02f 00"))
     hello = msg.decode_server_hello(split(SERVER_HELLO.encode())[1])
-    assert hello.extension(ext.RENEGOTIATION_INFO) == b"\0"
-    assert hello.extension(ext.SERVER_NAME) is None
+    assert hello.extension(ExtensionType.RENEGOTIATION_INFO) == b"\0"
+    assert hello.extension(ExtensionType.SERVER_NAME) is None
 
 
 # ---- other messages: specific malformations ---------------------------------------------------
@@ -564,7 +568,7 @@ def test_tlslite_client_hello_both_ways():
     ours = msg.decode_client_hello(bytes(made.write())[4:])
     assert (ours.version, ours.random, ours.session_id, ours.cipher_suites) == \
         (TLS10, RS, b"\x01\x02", [0x0035, 0x00FF])
-    assert ext.decode_server_name(ours.extension(ext.SERVER_NAME)) == "a.b"
+    assert ext.decode_server_name(ours.extension(ExtensionType.SERVER_NAME)) == "a.b"
     assert ours.extension(23) == b""
     assert ours.encode() == bytes(made.write())
     bare = tm.ClientHello().create((3, 1), bytearray(RC), bytearray(), [0x000A])
@@ -729,21 +733,21 @@ def python_ssl_client(maximum_version):
 
 def check_real_hello(hello: ClientHello, data: bytes, tls13: bool):
     types = [e.type for e in hello.extensions]
-    assert ext.decode_server_name(hello.extension(ext.SERVER_NAME)) == "pacs.example"
+    assert ext.decode_server_name(hello.extension(ExtensionType.SERVER_NAME)) == "pacs.example"
     assert hello.version == TLS12 and len(hello.random) == 32
     assert 0 in hello.compression_methods
-    assert (ext.SUPPORTED_VERSIONS in types) == tls13
-    groups = ext.decode_supported_groups(hello.extension(ext.SUPPORTED_GROUPS))
+    assert (ExtensionType.SUPPORTED_VERSIONS in types) == tls13
+    groups = ext.decode_supported_groups(hello.extension(ExtensionType.SUPPORTED_GROUPS))
     assert ext.X25519 in groups or ext.SECP256R1 in groups
-    schemes = ext.decode_signature_algorithms(hello.extension(ext.SIGNATURE_ALGORITHMS))
+    schemes = ext.decode_signature_algorithms(hello.extension(ExtensionType.SIGNATURE_ALGORITHMS))
     assert ext.RSA_PSS_RSAE_SHA256 in schemes or ext.RSA_PKCS1_SHA256 in schemes
-    if hello.extension(ext.EC_POINT_FORMATS) is not None:
-        assert 0 in ext.decode_ec_point_formats(hello.extension(ext.EC_POINT_FORMATS))
-    for empty in (ext.EXTENDED_MASTER_SECRET, ext.ENCRYPT_THEN_MAC):
+    if hello.extension(ExtensionType.EC_POINT_FORMATS) is not None:
+        assert 0 in ext.decode_ec_point_formats(hello.extension(ExtensionType.EC_POINT_FORMATS))
+    for empty in (ExtensionType.EXTENDED_MASTER_SECRET, ExtensionType.ENCRYPT_THEN_MAC):
         if hello.extension(empty) is not None:
             ext.decode_empty(empty, hello.extension(empty))
-    if hello.extension(ext.RENEGOTIATION_INFO) is not None:
-        assert ext.decode_renegotiation_info(hello.extension(ext.RENEGOTIATION_INFO)) == b""
+    if hello.extension(ExtensionType.RENEGOTIATION_INFO) is not None:
+        assert ext.decode_renegotiation_info(hello.extension(ExtensionType.RENEGOTIATION_INFO)) == b""
     else:
         assert ext.TLS_EMPTY_RENEGOTIATION_INFO_SCSV in hello.cipher_suites
     # our re-encoding is byte-identical to what the client sent, and tlslite agrees on the parse

@@ -1,39 +1,39 @@
 """The own engine's TLSConnection: records, alerts and application data around a handshake.
 
-Subclasses (client.py, server.py) supply the handshake as a transition table; this base class
-turns bytes into records (plaintext ones in Python before ChangeCipherSpec, protected ones through
-one C call per run of records), feeds handshake bytes to the table, answers and raises alerts, and
-hands out application data. Same events, errors and SessionInfo as the libssl engine.
+Subclasses (client.py, server.py) supply the handshake: an enum of states and a transition table
+``(state, HandshakeType) -> handler`` whose handlers return the next state. This base class turns
+bytes into records (plaintext ones in Python before ChangeCipherSpec, protected ones through one C
+call per run of records), looks each handshake message up in the table (a pair it lacks is an
+unexpected_message), moves ChangeCipherSpec from WAIT_CHANGE_CIPHER_SPEC to WAIT_FINISHED, answers
+and raises alerts, and hands out application data. Same events, errors and SessionInfo as the
+libssl engine.
 """
 
 from __future__ import annotations
 
 import abc
+import enum
 import hashlib
 import logging
 from collections import deque
-from typing import Optional
+from typing import Callable, Optional
 
-from ..._binding import ffi
 from ...errors import (ConnectionClosedError, LocalProtocolError, TLSAlertReceived, TLSError,
                        TLSProtocolViolation, alert_name)
 from ..config import TLSConfig
 from ..connection import (NEED_DATA, ApplicationData, CloseNotify, ConnectionClosed,
                           HandshakeComplete, TLSConnection)
 from ..libssl_context import keylog_lock
+from ..protocol import (CHANGE_CIPHER_SPEC_MESSAGE, MAX_PLAINTEXT_LENGTH, TLS12_CONTENT_TYPES,
+                        AlertDescription, AlertLevel, ContentType, HandshakeType, alert_message,
+                        plaintext_records)
 from ..versions import TLSVersion
 from .cipherspec import ENGINE_NAME
-from .messages import HandshakeBuffer, HandshakeType
+from .messages import HandshakeBuffer
 from .trust import credentials
 
 log = logging.getLogger("dicomtls.tls")
 
-CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
-WARNING, FATAL = 1, 2
-CLOSE_NOTIFY, UNEXPECTED_MESSAGE, RECORD_OVERFLOW = 0, 10, 22
-HANDSHAKE_FAILURE, ILLEGAL_PARAMETER, DECODE_ERROR, PROTOCOL_VERSION = 40, 47, 50, 70
-INTERNAL_ERROR, NO_RENEGOTIATION = 80, 100
-MAX_PLAINTEXT = 1 << 14
 MAX_EMPTY_RECORDS = 32  # consecutive empty records tolerated (libssl's limit): a cheap DoS otherwise
 
 
@@ -53,18 +53,27 @@ class Transcript:
         return hashlib.new(prf_md.lower(), data).digest()
 
 
+# A handshake handler takes the message body and its raw bytes (header included, for the
+# transcript) and returns the state the connection moves to.
+Handler = Callable[[bytes, bytes], enum.Enum]
+
+
 class OwnConnection(TLSConnection):
-    """Shared machinery of the own engine's client and server."""
+    """Shared machinery of the own engine's client and server.
+
+    ``STATES`` is the role's state enum. Besides its own states it has START (before
+    ``next_event`` first runs), WAIT_CHANGE_CIPHER_SPEC and WAIT_FINISHED (the ChangeCipherSpec
+    record moves one to the other here) and CONNECTED (the handshake is over).
+    """
 
     engine = ENGINE_NAME
-    TABLE: dict = {}          # (state, HandshakeType) -> handler method name; set by subclasses
+    STATES: type[enum.Enum]
 
     def __init__(self, config: TLSConfig, role: str, *, server_name: Optional[str] = None):
         super().__init__(role)
         self.config = config
         self.server_name = server_name
         self.creds = credentials(config, role)
-        self._handle = ffi.new_handle(self)  # dt_py_verify's handle: kept alive with us
         self._callback_error: Optional[BaseException] = None
         self._error: Optional[BaseException] = None
         self._inbuf = bytearray()
@@ -78,13 +87,14 @@ class OwnConnection(TLSConnection):
         # Plaintext record version: 0x0301 for the ClientHello (old servers choke on more), then
         # the version an alert belongs to (set by the subclasses), as libssl does: a peer pinned
         # to one version otherwise reports "wrong version number" instead of our alert.
-        self._record_version = 0x0301
+        self._record_version = int(TLSVersion.TLSv1_0)
         self.peer_chain: list = []   # the peer's certificates, once its Certificate is parsed
         self._hs = HandshakeBuffer()
         self._alert_buf = bytearray()
         self._events: deque = deque()
         self.transcript = Transcript()
-        self.state = "START"
+        self.state = self.STATES.START
+        self._transitions = self.transitions()  # bound once: a lookup per message, no getattr
         self._eof = False
         self._close_sent = False
         self._close_received = False
@@ -131,24 +141,24 @@ class OwnConnection(TLSConnection):
 
     def _send_record(self, content_type: int, payload: bytes) -> None:
         if self._write is None:
-            out = bytearray()
-            for i in range(0, max(len(payload), 1), MAX_PLAINTEXT):
-                part = payload[i:i + MAX_PLAINTEXT]
-                out += bytes((content_type, self._record_version >> 8, self._record_version & 0xFF,
-                              len(part) >> 8, len(part) & 0xFF)) + part
-            self._emit(out)
+            self._emit(plaintext_records(content_type, self._record_version, payload))
         else:
             self._emit(self._write.seal(content_type, payload))
 
     def _send_handshake(self, msg) -> bytes:
         raw = msg.encode()
         self.transcript.add(raw)
-        self._send_record(HANDSHAKE, raw)
+        self._send_record(ContentType.HANDSHAKE, raw)
         return raw
+
+    def _send_change_cipher_spec(self) -> None:
+        """ChangeCipherSpec, then every record we send is protected with the new keys."""
+        self._send_record(ContentType.CHANGE_CIPHER_SPEC, CHANGE_CIPHER_SPEC_MESSAGE)
+        self._write = self._record_state(encrypt=True)
 
     def _send_alert(self, level: int, description: int) -> None:
         try:
-            self._send_record(ALERT, bytes((level, description)))
+            self._send_record(ContentType.ALERT, alert_message(level, description))
         except Exception:  # a broken write state: the peer will see the TCP close instead
             log.debug("could not send alert %s", description, exc_info=True)
 
@@ -160,7 +170,7 @@ class OwnConnection(TLSConnection):
             return self._next_event()
         except TLSError as exc:
             if exc.alert_sent is not None and exc.alert_received is None:
-                self._send_alert(FATAL, exc.alert_sent)
+                self._send_alert(AlertLevel.FATAL, exc.alert_sent)
             if exc.peer_certificate is None and self.peer_chain:
                 # Who was refused (or failed us), for the operator's log: set here once rather
                 # than at every raise site after the peer's Certificate message.
@@ -169,13 +179,13 @@ class OwnConnection(TLSConnection):
             raise
         except BaseException as exc:
             if not isinstance(exc, (LocalProtocolError, ConnectionClosedError)):
-                self._send_alert(FATAL, INTERNAL_ERROR)
+                self._send_alert(AlertLevel.FATAL, AlertDescription.INTERNAL_ERROR)
             self._error = exc
             raise
 
     def _next_event(self):
-        if self.state == "START":
-            self.start()
+        if self.state is self.STATES.START:
+            self.state = self.start()
         while True:
             if self._events:
                 return self._events.popleft()
@@ -206,14 +216,15 @@ class OwnConnection(TLSConnection):
             return False
         if self._read is None:
             ctype, length = buf[pos], (buf[pos + 3] << 8) | buf[pos + 4]
-            if ctype not in (CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA):
+            if ctype not in TLS12_CONTENT_TYPES:
                 raise TLSProtocolViolation(f"unknown TLS record type {ctype}",
-                                           alert=UNEXPECTED_MESSAGE)
+                                           alert=AlertDescription.UNEXPECTED_MESSAGE)
             if buf[pos + 1] != 3:
-                raise TLSProtocolViolation("not a TLS record (bad version)", alert=PROTOCOL_VERSION)
-            if length > MAX_PLAINTEXT:
+                raise TLSProtocolViolation("not a TLS record (bad version)",
+                                           alert=AlertDescription.PROTOCOL_VERSION)
+            if length > MAX_PLAINTEXT_LENGTH:
                 raise TLSProtocolViolation(f"plaintext record of {length} bytes",
-                                           alert=RECORD_OVERFLOW)
+                                           alert=AlertDescription.RECORD_OVERFLOW)
             if len(buf) - pos < 5 + length:
                 return False
             payload = bytes(buf[pos + 5:pos + 5 + length])
@@ -229,96 +240,112 @@ class OwnConnection(TLSConnection):
             # Empty application records are legal (OpenSSL's old CBC countermeasure); endless
             # ones, or empty records of other types, are not.
             self._empty_records += 1 if self._read is None else count
-            if self._empty_records > MAX_EMPTY_RECORDS or ctype != APPLICATION_DATA:
+            if self._empty_records > MAX_EMPTY_RECORDS or ctype != ContentType.APPLICATION_DATA:
                 raise TLSProtocolViolation(f"empty record(s) of type {ctype}",
-                                           alert=UNEXPECTED_MESSAGE)
+                                           alert=AlertDescription.UNEXPECTED_MESSAGE)
         self._dispatch(ctype, payload)
         return True
 
     def _dispatch(self, ctype: int, payload) -> None:
-        if ctype == HANDSHAKE:
+        if ctype == ContentType.HANDSHAKE:
             self._hs.feed(payload)
             while True:
                 msg = self._hs.next_message()
                 if msg is None:
                     break
                 self._on_handshake_message(*msg)
-        elif ctype == APPLICATION_DATA:
+        elif ctype == ContentType.APPLICATION_DATA:
             if self.session is None:
                 raise TLSProtocolViolation("application data before the handshake finished",
-                                           alert=UNEXPECTED_MESSAGE)
+                                           alert=AlertDescription.UNEXPECTED_MESSAGE)
             if payload:
                 self._events.append(ApplicationData(payload))
-        elif ctype == ALERT:
+        elif ctype == ContentType.ALERT:
             self._on_alert_bytes(payload)
-        elif ctype == CHANGE_CIPHER_SPEC:
-            if bytes(payload) != b"\x01":
-                # RFC 5246 7.1 has no length to decode: anything but the single byte 1 is not a
-                # ChangeCipherSpec at all (libssl: unexpected_message, bad change cipher spec).
-                raise TLSProtocolViolation("malformed ChangeCipherSpec",
-                                           alert=UNEXPECTED_MESSAGE)
-            if self._pending_read is None or self._hs.pending:
-                raise TLSProtocolViolation("unexpected ChangeCipherSpec", alert=UNEXPECTED_MESSAGE)
-            self._read, self._pending_read = self._pending_read, None
-            self.on_change_cipher_spec()
+        elif ctype == ContentType.CHANGE_CIPHER_SPEC:
+            self._on_change_cipher_spec(payload)
         else:
-            raise TLSProtocolViolation(f"unexpected record type {ctype}", alert=UNEXPECTED_MESSAGE)
+            raise TLSProtocolViolation(f"unexpected record type {ctype}",
+                                       alert=AlertDescription.UNEXPECTED_MESSAGE)
+
+    def _on_change_cipher_spec(self, payload) -> None:
+        if bytes(payload) != CHANGE_CIPHER_SPEC_MESSAGE:
+            # RFC 5246 7.1 has no length to decode: anything but the single byte 1 is not a
+            # ChangeCipherSpec at all (libssl: unexpected_message, bad change cipher spec).
+            raise TLSProtocolViolation("malformed ChangeCipherSpec",
+                                       alert=AlertDescription.UNEXPECTED_MESSAGE)
+        if self._pending_read is None or self._hs.pending:
+            raise TLSProtocolViolation("unexpected ChangeCipherSpec",
+                                       alert=AlertDescription.UNEXPECTED_MESSAGE)
+        if self.state is not self.STATES.WAIT_CHANGE_CIPHER_SPEC:
+            # The keys exist once the ClientKeyExchange is in, but a server that asked for a
+            # certificate must see the CertificateVerify before the client switches.
+            raise TLSProtocolViolation(f"ChangeCipherSpec in state {self.state.name}",
+                                       alert=AlertDescription.UNEXPECTED_MESSAGE)
+        self._read, self._pending_read = self._pending_read, None
+        self.state = self.STATES.WAIT_FINISHED
 
     def _on_alert_bytes(self, payload) -> None:
         self._alert_buf += payload
         while len(self._alert_buf) >= 2:
             level, desc = self._alert_buf[0], self._alert_buf[1]
             del self._alert_buf[:2]
-            if desc == CLOSE_NOTIFY:
+            if desc == AlertDescription.CLOSE_NOTIFY:
                 self._close_received = True
                 if self.session is None:
                     raise ConnectionClosedError(
                         "the peer sent close_notify during the TLS handshake")
                 self._events.append(CloseNotify())
                 return
-            if level == FATAL:
+            if level == AlertLevel.FATAL:
                 raise TLSAlertReceived(
                     f"TLS {'handshake' if self.session is None else 'read'} failed: the peer sent "
                     f"alert {alert_name(desc)} ({desc})", alert_received=desc)
             log.info("TLS warning alert from the peer: %s (%d)", alert_name(desc), desc)
 
     def _on_handshake_message(self, msg_type: int, body: bytes, raw: bytes) -> None:
-        if self.session is not None:
-            self.on_post_handshake_message(msg_type, body, raw)
-            return
-        handler = self.TABLE.get((self.state, msg_type))
+        handler = self._transitions.get((self.state, msg_type))
         if handler is None:
             try:
                 name = HandshakeType(msg_type).name
             except ValueError:
                 name = f"type {msg_type}"
-            raise TLSProtocolViolation(f"unexpected handshake message {name} in state {self.state}",
-                                       alert=UNEXPECTED_MESSAGE)
-        getattr(self, handler)(body, raw)
+            where = ("after the handshake" if self.state is self.STATES.CONNECTED
+                     else f"in state {self.state.name}")
+            raise TLSProtocolViolation(f"unexpected handshake message {name} {where}",
+                                       alert=AlertDescription.UNEXPECTED_MESSAGE)
+        self.state = handler(body, raw)
 
-    def on_post_handshake_message(self, msg_type: int, body: bytes, raw: bytes) -> None:
-        raise TLSProtocolViolation("unexpected handshake message after the handshake",
-                                   alert=UNEXPECTED_MESSAGE)
-
-    def refuse_renegotiation(self) -> None:
-        """RFC 5746 leaves renegotiation optional: this engine never does it and says so."""
+    def refuse_renegotiation(self, body: bytes, raw: bytes) -> enum.Enum:
+        """A renegotiation request (HelloRequest to a client, ClientHello to a server) once
+        connected: RFC 5746 leaves renegotiation optional; this engine never does it and says
+        so with a warning alert, and stays connected."""
         log.info("TLS renegotiation request refused (no_renegotiation)")
-        self._send_alert(WARNING, NO_RENEGOTIATION)
+        self._send_alert(AlertLevel.WARNING, AlertDescription.NO_RENEGOTIATION)
+        return self.STATES.CONNECTED
 
     # ---- subclass hooks (client.py, server.py) ----------------------------------------------
     @abc.abstractmethod
-    def start(self) -> None:
-        """Called on the first next_event(): a client sends its ClientHello, a server waits."""
+    def transitions(self) -> dict[tuple[enum.Enum, HandshakeType], Handler]:
+        """The role's table ``(state, HandshakeType) -> handler``, bound to this connection."""
 
     @abc.abstractmethod
-    def on_change_cipher_spec(self) -> None:
-        """The peer's ChangeCipherSpec switched the read state: expect Finished next."""
+    def start(self) -> enum.Enum:
+        """Called on the first next_event(): a client sends its ClientHello, a server waits.
+        Returns the state to move to."""
 
-    def complete(self, session) -> None:
+    @abc.abstractmethod
+    def _record_state(self, *, encrypt: bool):
+        """The RecordState our writes (``encrypt``) or the peer's records switch to at
+        ChangeCipherSpec, from this handshake's key block."""
+
+    def complete(self, session) -> enum.Enum:
+        """The handshake is over: report the session. Returns CONNECTED for the caller, the
+        Finished handler, to move to."""
         self.session = session
-        self.state = "CONNECTED"
         log.info("TLS %s session: %s", self.role, session.summary())
         self._events.append(HandshakeComplete(session))
+        return self.STATES.CONNECTED
 
     def write_keylog(self, line: str) -> None:
         path = self.config.keylog_file
@@ -337,7 +364,8 @@ class OwnConnection(TLSConnection):
         if not len(data):
             return
         try:
-            self._emit(self._write.seal(APPLICATION_DATA, data, split_first=self._split_first))
+            self._emit(self._write.seal(ContentType.APPLICATION_DATA, data,
+                                        split_first=self._split_first))
         except BaseException as exc:
             self._error = exc
             raise
@@ -347,4 +375,4 @@ class OwnConnection(TLSConnection):
             return
         self._close_sent = True
         if self._error is None and self.session is not None:
-            self._send_alert(WARNING, CLOSE_NOTIFY)
+            self._send_alert(AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)

@@ -18,31 +18,20 @@ from dataclasses import dataclass
 
 from dicomtls.errors import TLSDecodeError
 
-DECODE_ERROR = 50
-ILLEGAL_PARAMETER = 47
-
-# ---- extension types (IANA "TLS ExtensionType Values") -----------------------------------------
-SERVER_NAME = 0
-SUPPORTED_GROUPS = 10          # "elliptic_curves" in RFC 4492
-EC_POINT_FORMATS = 11
-SIGNATURE_ALGORITHMS = 13
-ENCRYPT_THEN_MAC = 22
-EXTENDED_MASTER_SECRET = 23
-SESSION_TICKET = 35
-SUPPORTED_VERSIONS = 43        # TLS 1.3 only; named so a ClientHello peek can spot a 1.3 client
-RENEGOTIATION_INFO = 0xFF01
+from ..protocol import AlertDescription, ExtensionType
 
 # Signalling cipher suite values (they travel in cipher_suites, not in the extension block).
 TLS_EMPTY_RENEGOTIATION_INFO_SCSV = 0x00FF   # RFC 5746 3.3
 TLS_FALLBACK_SCSV = 0x5600                   # RFC 7507
 
-EXTENSION_NAMES = {
-    SERVER_NAME: "server_name", SUPPORTED_GROUPS: "supported_groups",
-    EC_POINT_FORMATS: "ec_point_formats", SIGNATURE_ALGORITHMS: "signature_algorithms",
-    ENCRYPT_THEN_MAC: "encrypt_then_mac", EXTENDED_MASTER_SECRET: "extended_master_secret",
-    SESSION_TICKET: "session_ticket", SUPPORTED_VERSIONS: "supported_versions",
-    RENEGOTIATION_INFO: "renegotiation_info",
-}
+
+def extension_name(ext_type: int) -> str:
+    """IANA name of an extension type dicomtls knows (``ExtensionType``), else ``0xNNNN``."""
+    try:
+        return ExtensionType(ext_type).name.lower()
+    except ValueError:
+        return f"0x{ext_type:04X}"
+
 
 # ---- named groups (RFC 8422 5.1.1, RFC 7919 2) --------------------------------------------------
 SECP256R1 = 23
@@ -145,7 +134,7 @@ class _Reader:
         self.end = len(self.buf) if end is None else end
         self.what = what
 
-    def fail(self, why: str, alert: int = DECODE_ERROR) -> TLSDecodeError:
+    def fail(self, why: str, alert: int = AlertDescription.DECODE_ERROR) -> TLSDecodeError:
         return TLSDecodeError(f"{self.what}: {why}", alert=alert)
 
     @property
@@ -235,8 +224,7 @@ class Extension:
             object.__setattr__(self, "data", bytes(self.data))
 
     def __repr__(self) -> str:
-        name = EXTENSION_NAMES.get(self.type, f"0x{self.type:04X}")
-        return f"Extension({name}, {self.data.hex() or '-'})"
+        return f"Extension({extension_name(self.type)}, {self.data.hex() or '-'})"
 
 
 def encode_extensions(extensions: list[Extension], omit_empty: bool = True) -> bytes:
@@ -267,7 +255,8 @@ def _read_extensions(r: _Reader) -> list[Extension]:
             # The RFC names no alert. The block parses fine; it is a field value the protocol
             # forbids, which is RFC 5246 7.2.2's definition of illegal_parameter (and the alert
             # RFC 8446 4.2 peers send for the same fault).
-            raise block.fail(f"duplicate extension {ext_type:#06x}", ILLEGAL_PARAMETER)
+            raise block.fail(f"duplicate extension {ext_type:#06x}",
+                             AlertDescription.ILLEGAL_PARAMETER)
         seen.add(ext_type)
         out.append(Extension(ext_type, data))
     return out
@@ -332,19 +321,21 @@ def decode_server_name(data) -> str | None:
         if name_type in seen:
             # RFC 6066 3: "The ServerNameList MUST NOT contain more than one name of the same
             # name_type." A forbidden value, not a framing fault: illegal_parameter.
-            raise names.fail(f"name_type {name_type} listed twice", ILLEGAL_PARAMETER)
+            raise names.fail(f"name_type {name_type} listed twice",
+                             AlertDescription.ILLEGAL_PARAMETER)
         seen.add(name_type)
         if name_type == _HOST_NAME:
             # HostName is ASCII (RFC 6066 3; IDNs travel as A-labels). A NUL or a high byte could
             # make the name compare differently in C and Python code: refuse it outright.
             if max(value) > 0x7E or min(value) < 0x21:
-                raise names.fail("host_name is not a printable ASCII name", ILLEGAL_PARAMETER)
+                raise names.fail("host_name is not a printable ASCII name",
+                                 AlertDescription.ILLEGAL_PARAMETER)
             # RFC 6066 forbids the trailing dot of an absolute name, but refusing the handshake
             # over it helps nobody: compare names without it.
             if value.endswith(b".") and len(value) > 1:
                 value = value[:-1]
             if value == b".":
-                raise names.fail("host_name is just '.'", ILLEGAL_PARAMETER)
+                raise names.fail("host_name is just '.'", AlertDescription.ILLEGAL_PARAMETER)
             host = value.decode("ascii")
     return host
 
@@ -406,5 +397,5 @@ def decode_empty(ext_type: int, data) -> None:
     """Check an extension that must carry no data: encrypt_then_mac, extended_master_secret, the
     server's server_name / session_ticket acknowledgement."""
     if data:
-        name = EXTENSION_NAMES.get(ext_type, f"{ext_type:#06x}")
-        raise TLSDecodeError(f"{name}: extension must be empty, has {len(data)} bytes")
+        raise TLSDecodeError(
+            f"{extension_name(ext_type)}: extension must be empty, has {len(data)} bytes")

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from ..._binding import drain_errors, ffi, lib, libctx, raise_crypto_error
 from ...errors import TLSProtocolViolation
+from ..protocol import AlertDescription
 from .record import RecordState
 
-__all__ = ["HandshakeSecrets", "EphemeralKey", "prf", "sign", "verify"]
+__all__ = ["HandshakeSecrets", "EphemeralKey", "certificate_public_key", "prf", "sign", "verify"]
 
 _RANDOM_LEN = 32
 _MAX_PUBLIC = 1024          # ffdhe8192 Y; EC and X25519 points are far smaller
@@ -82,7 +83,9 @@ class EphemeralKey:
                         for e in errors)
             detail = "; ".join(str(e) for e in errors)
             raise TLSProtocolViolation(f"server DH parameters refused: {detail}",
-                                       alert=71 if small else 47, openssl_errors=errors)
+                                       alert=(AlertDescription.INSUFFICIENT_SECURITY if small
+                                              else AlertDescription.ILLEGAL_PARAMETER),
+                                       openssl_errors=errors)
         return cls(ptr, None)
 
     def public_bytes(self) -> bytes:
@@ -156,12 +159,13 @@ class HandshakeSecrets:
 
     def kx_derive(self, ours: EphemeralKey, peer_pub: bytes) -> None:
         """premaster = (EC)DH(ours, peer).  A peer value that is not a valid public key of our
-        group raises TLSProtocolViolation(alert=47 illegal_parameter)."""
+        group raises TLSProtocolViolation (illegal_parameter)."""
         peer_pub = bytes(peer_pub)
         if not lib.dt_hs_kx_derive(self._hs, _pkey(ours), peer_pub, len(peer_pub)):
             errors = drain_errors()
             detail = "; ".join(str(e) for e in errors)
-            raise TLSProtocolViolation(f"peer key exchange value refused: {detail}", alert=47,
+            raise TLSProtocolViolation(f"peer key exchange value refused: {detail}",
+                                       alert=AlertDescription.ILLEGAL_PARAMETER,
                                        openssl_errors=errors)
 
     def master(self, client_random: bytes, server_random: bytes,
@@ -229,3 +233,13 @@ def verify(pubkey, md: str, pss: bool, data: bytes, sig: bytes) -> bool:
         raise_crypto_error(f"verifying with {md}{' PSS' if pss else ''}")
     drain_errors()  # a bad signature leaves OpenSSL's reasons behind; False says it all
     return rc == 1
+
+
+def certificate_public_key(cert):
+    """The public key of a peer certificate (``crypto.x509.Certificate``) as the ``EVP_PKEY *``
+    :func:`verify` and :meth:`HandshakeSecrets.rsa_client` take. Borrowed from the certificate:
+    valid while ``cert`` lives (the connection keeps the peer chain for its whole life)."""
+    pkey = lib.X509_get0_pubkey(cert.ptr)
+    if pkey == ffi.NULL:
+        raise_crypto_error("reading the peer certificate's public key")
+    return pkey

@@ -14,38 +14,19 @@ each place says why). Encoders raise ``ValueError``: a bad argument there is our
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import ClassVar
 
 from dicomtls.errors import TLSDecodeError
 
-from .extensions import (ILLEGAL_PARAMETER, Extension, _read_extensions, _Reader,
-                         _u16_list, _vec, encode_extensions, find)
+from ..protocol import MAX_PLAINTEXT_LENGTH, AlertDescription, ContentType, HandshakeType
+from ..versions import TLSVersion
+from .extensions import (Extension, _read_extensions, _Reader, _u16_list, _vec, encode_extensions,
+                         find)
 
-UNEXPECTED_MESSAGE = 10
-PROTOCOL_VERSION = 70
-RECORD_OVERFLOW = 22
-
-TLS1_0, TLS1_1, TLS1_2 = 0x0301, 0x0302, 0x0303
-CONTENT_HANDSHAKE = 22
-MAX_FRAGMENT = 1 << 14
 FINISHED_LENGTH = 12          # verify_data_length: 12 for TLS 1.0/1.1 and every 1.2 suite we run
 NAMED_CURVE = 3               # ECCurveType.named_curve, RFC 8422 5.4
 DEFAULT_MAX_MESSAGE = 256 * 1024
 KEY_EXCHANGES = ("RSA", "DHE", "ECDHE")
-
-
-class HandshakeType(IntEnum):
-    HELLO_REQUEST = 0
-    CLIENT_HELLO = 1
-    SERVER_HELLO = 2
-    CERTIFICATE = 11
-    SERVER_KEY_EXCHANGE = 12
-    CERTIFICATE_REQUEST = 13
-    SERVER_HELLO_DONE = 14
-    CERTIFICATE_VERIFY = 15
-    CLIENT_KEY_EXCHANGE = 16
-    FINISHED = 20
 
 
 def _message(msg_type: int, body: bytes) -> bytes:
@@ -74,7 +55,7 @@ def _check_kx(kx: str, allowed=KEY_EXCHANGES) -> None:
 def _is_tls12(version: int | None) -> bool:
     if version is None:
         raise ValueError("this message's layout depends on the protocol version: pass version=")
-    return version >= TLS1_2
+    return version >= TLSVersion.TLSv1_2
 
 
 # ---- hellos ------------------------------------------------------------------------------------
@@ -118,7 +99,7 @@ def decode_client_hello(body) -> ClientHello:
         # so this is not decode_error; handshake_failure would claim a negotiation failure, but the
         # client broke a MUST about a field's content: illegal_parameter (RFC 5246 7.2.2 "a field in
         # the handshake was out of range"), as RFC 8446 4.1.2 also prescribes for this field.
-        raise r.fail("compression_methods lacks null (0)", ILLEGAL_PARAMETER)
+        raise r.fail("compression_methods lacks null (0)", AlertDescription.ILLEGAL_PARAMETER)
     return ClientHello(version, random, session_id, suites, compression, extensions)
 
 
@@ -158,7 +139,8 @@ def decode_server_hello(body) -> ServerHello:
     if compression != 0:
         # Our ClientHello only ever offers null; a server picking anything else chose a value that
         # was not offered (RFC 5246 7.4.1.3): illegal_parameter.
-        raise r.fail(f"compression_method {compression} was not offered", ILLEGAL_PARAMETER)
+        raise r.fail(f"compression_method {compression} was not offered",
+                     AlertDescription.ILLEGAL_PARAMETER)
     return ServerHello(version, random, session_id, suite, compression, extensions)
 
 
@@ -227,7 +209,7 @@ def decode_server_key_exchange(body, kx: str, version: int) -> ServerKeyExchange
     r = _Reader(body, "ServerKeyExchange")
     if kx == "RSA":
         # RFC 5246 7.4.3: "It is not legal to send the server key exchange message for ... RSA".
-        raise r.fail("not allowed with RSA key exchange", UNEXPECTED_MESSAGE)
+        raise r.fail("not allowed with RSA key exchange", AlertDescription.UNEXPECTED_MESSAGE)
     if kx == "DHE":
         p = r.vec(2, 1, 0xFFFF, "dh_p")
         g = r.vec(2, 1, 0xFFFF, "dh_g")
@@ -239,7 +221,8 @@ def decode_server_key_exchange(body, kx: str, version: int) -> ServerKeyExchange
     if curve_type != NAMED_CURVE:
         # RFC 8422 5.4 deprecates explicit_prime(1)/explicit_char2(2); named_curve is the only
         # value left: anything else is a field out of range, illegal_parameter.
-        raise r.fail(f"curve_type {curve_type} (only named_curve is allowed)", ILLEGAL_PARAMETER)
+        raise r.fail(f"curve_type {curve_type} (only named_curve is allowed)",
+                     AlertDescription.ILLEGAL_PARAMETER)
     group = r.u16("named_curve")
     point = r.vec(1, 1, 0xFF, "point")
     alg, sig = _signed_tail(r, tls12)
@@ -411,7 +394,7 @@ def decode_handshake(msg_type: int, body, *, version: int | None = None, kx: str
     # Anything else (TLS 1.3 messages, NewSessionTicket we never asked for, garbage) has no place
     # in the handshakes this engine runs.
     raise TLSDecodeError(f"unknown or unsupported handshake message type {msg_type}",
-                         alert=UNEXPECTED_MESSAGE)
+                         alert=AlertDescription.UNEXPECTED_MESSAGE)
 
 
 # ---- reassembly ------------------------------------------------------------------------------
@@ -438,7 +421,8 @@ class HandshakeBuffer:
                 # "excessive message size" answers the same).
                 raise TLSDecodeError(
                     f"handshake message type {buf[0]} of {n} bytes exceeds the "
-                    f"{self.max_message_size}-byte limit", alert=ILLEGAL_PARAMETER)
+                    f"{self.max_message_size}-byte limit",
+                    alert=AlertDescription.ILLEGAL_PARAMETER)
 
     def next_message(self) -> tuple[int, bytes, bytes] | None:
         """``(msg_type, body, raw)`` of the next complete message (raw includes the 4-byte header:
@@ -479,25 +463,28 @@ def peek_client_hello(data, max_message_size: int = DEFAULT_MAX_MESSAGE) -> Clie
             # A 2-byte SSLv2 record header (RFC 5246 E.2 "Compatibility with SSL 2.0"): the MSB of the
             # first byte is set, which no TLS content type has.
             raise TLSDecodeError("SSLv2-format ClientHello (SSL 2.0 compatible hello): this server "
-                                 "speaks TLS 1.0 and later only", alert=PROTOCOL_VERSION)
-        if pos < end and data[pos] != CONTENT_HANDSHAKE:
+                                 "speaks TLS 1.0 and later only",
+                                 alert=AlertDescription.PROTOCOL_VERSION)
+        if pos < end and data[pos] != ContentType.HANDSHAKE:
             raise TLSDecodeError(f"not a TLS handshake: record content type {data[pos]} where a "
-                                 f"handshake record (22) must come", alert=UNEXPECTED_MESSAGE)
+                                 f"handshake record (22) must come",
+                                 alert=AlertDescription.UNEXPECTED_MESSAGE)
         if pos + 1 < end and data[pos + 1] != 3:
             raise TLSDecodeError(f"not a TLS record: version {data[pos + 1]}.x",
-                                 alert=PROTOCOL_VERSION)
+                                 alert=AlertDescription.PROTOCOL_VERSION)
         if end - pos < 5:
             return None
         length = (data[pos + 3] << 8) | data[pos + 4]
         if length == 0:
             # RFC 5246 6.2.1: zero-length handshake fragments MUST NOT be sent.
-            raise TLSDecodeError("empty handshake record", alert=UNEXPECTED_MESSAGE)
-        if length > MAX_FRAGMENT:
+            raise TLSDecodeError("empty handshake record",
+                                 alert=AlertDescription.UNEXPECTED_MESSAGE)
+        if length > MAX_PLAINTEXT_LENGTH:
             raise TLSDecodeError(f"handshake record of {length} bytes exceeds 2^14",
-                                 alert=RECORD_OVERFLOW)
+                                 alert=AlertDescription.RECORD_OVERFLOW)
         if pos == 0 and end > 5 and data[5] != HandshakeType.CLIENT_HELLO:
             raise TLSDecodeError(f"first handshake message is type {data[5]}, not ClientHello",
-                                 alert=UNEXPECTED_MESSAGE)
+                                 alert=AlertDescription.UNEXPECTED_MESSAGE)
         if end - pos - 5 < length:
             return None
         hs.feed(data[pos + 5:pos + 5 + length])

@@ -10,14 +10,13 @@ from typing import Optional
 from ...errors import TLSProtocolViolation
 from ..config import TLSConfig
 from ..connection import SessionInfo
+from ..protocol import AlertDescription
 from ..suites import CipherSuite
 from ..versions import TLSVersion
 from . import extensions as ext
 from .cipherspec import ENGINE_NAME, VERSIONS, allowed_at
 
 log = logging.getLogger("dicomtls.tls")
-
-INSUFFICIENT_SECURITY = 71
 
 # RSA signature schemes in our order of preference (RFC 8446 names; TLS 1.2 uses the same codes).
 # PSS first: OpenSSL and GnuTLS prefer it too; SHA-1 last, kept for old TLS 1.2 peers.
@@ -92,7 +91,7 @@ def check_dh_prime(p: bytes, config: TLSConfig) -> int:
     if bits < needed:
         raise TLSProtocolViolation(
             f"the server's DH group has {bits} bits; at least {needed} are required",
-            alert=INSUFFICIENT_SECURITY)
+            alert=AlertDescription.INSUFFICIENT_SECURITY)
     if bits < WARN_DH_BITS:
         log.warning("TLS server offers a %d-bit DH group (weak; 2048 bits or more expected)", bits)
     return bits

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from ..._binding import drain_errors, ffi, lib, libctx, raise_crypto_error
 from ...errors import TLSProtocolViolation, alert_name
+from ..protocol import MAX_PLAINTEXT_LENGTH
 
-__all__ = ["RecordState", "MAX_FRAGMENT"]
-
-MAX_FRAGMENT = 16384  # 2^14, RFC 5246 6.2.1
+__all__ = ["RecordState"]
 
 
 def _bytes_arg(data) -> bytes:
@@ -70,12 +69,12 @@ class RecordState:
 
     # -- sealing --
 
-    def seal_bound(self, length: int, max_fragment: int = MAX_FRAGMENT) -> int:
+    def seal_bound(self, length: int, max_fragment: int = MAX_PLAINTEXT_LENGTH) -> int:
         """Most bytes :meth:`seal` can produce for ``length`` bytes of plaintext."""
         return lib.dt_rec_seal_bound(self._rec, length, max_fragment)
 
     def seal_into(self, content_type: int, data, out, offset: int = 0,
-                  max_fragment: int = MAX_FRAGMENT, split_first: bool = False) -> int:
+                  max_fragment: int = MAX_PLAINTEXT_LENGTH, split_first: bool = False) -> int:
         """Seal ``data`` into ``out[offset:]`` (a writable buffer with :meth:`seal_bound` room);
         returns the number of bytes written.  For callers that reuse one send buffer."""
         src = ffi.from_buffer(data)
@@ -89,7 +88,7 @@ class RecordState:
             raise_crypto_error("sealing records")
         return written[0]
 
-    def seal(self, content_type: int, data, max_fragment: int = MAX_FRAGMENT,
+    def seal(self, content_type: int, data, max_fragment: int = MAX_PLAINTEXT_LENGTH,
              split_first: bool = False) -> bytearray:
         """Records carrying ``data`` (may be empty: one empty record) as ``content_type``, in
         fragments of at most ``max_fragment`` bytes; ``split_first``: TLS 1.0 CBC 1/n-1 split."""

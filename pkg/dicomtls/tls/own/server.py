@@ -7,24 +7,23 @@ by server or client preference as configured. Only extensions the engine impleme
 
 from __future__ import annotations
 
+import enum
 import hmac
 import os
 from typing import Optional
 
 from ...errors import PeerCertificateRequiredError, TLSProtocolViolation
+from ..protocol import AlertDescription, ExtensionType, HandshakeType
 from ..versions import TLSVersion
 from . import extensions as ext
 from . import messages as m
 from .cipherspec import VERSIONS, allowed_at, prf_digest, record_params
-from .connection import (CHANGE_CIPHER_SPEC, HANDSHAKE_FAILURE, ILLEGAL_PARAMETER,
-                         PROTOCOL_VERSION, OwnConnection)
-from .hscrypto import EphemeralKey, HandshakeSecrets, sign, verify
+from .connection import OwnConnection
+from .hscrypto import EphemeralKey, HandshakeSecrets, certificate_public_key, sign, verify
 from .policy import (ECDHE_GROUPS, FFDHE_GROUPS, GROUP_BITS, build_session, can_sign_for,
                      choose_scheme, engine_suites, our_schemes, signature_params, version_range)
 from .trust import parse_peer_chain, verify_peer_chain
 
-H = m.HandshakeType
-DECRYPT_ERROR, INAPPROPRIATE_FALLBACK = 51, 86
 RSA_SIGN = 1  # ClientCertificateType rsa_sign
 
 
@@ -42,15 +41,15 @@ def choose(config, hello: m.ClientHello):
     if hello.version < int(low) or offered is None:
         raise TLSProtocolViolation(
             f"the client offers at most 0x{hello.version:04X}; {low.label} or newer is required",
-            alert=PROTOCOL_VERSION)
+            alert=AlertDescription.PROTOCOL_VERSION)
     top = min(offered, high)
     if ext.TLS_FALLBACK_SCSV in hello.cipher_suites and top < high:
         raise TLSProtocolViolation("TLS_FALLBACK_SCSV from a client below our best version",
-                                   alert=INAPPROPRIATE_FALLBACK)
+                                   alert=AlertDescription.INAPPROPRIATE_FALLBACK)
     ours = engine_suites(config, low, high)
-    client_groups = hello.extension(ext.SUPPORTED_GROUPS)
+    client_groups = hello.extension(ExtensionType.SUPPORTED_GROUPS)
     groups = ext.decode_supported_groups(client_groups) if client_groups is not None else None
-    sig_list = hello.extension(ext.SIGNATURE_ALGORITHMS)
+    sig_list = hello.extension(ExtensionType.SIGNATURE_ALGORITHMS)
     schemes = ext.decode_signature_algorithms(sig_list) if sig_list is not None else None
     can_sign = can_sign_for(schemes, config)
     tried: list = []
@@ -74,9 +73,10 @@ def choose(config, hello: m.ClientHello):
     if unsigned:
         raise TLSProtocolViolation(
             "the client's signature_algorithms name no RSA scheme we can sign with, which "
-            "every suite in common needs (DHE/ECDHE at TLS 1.2)", alert=HANDSHAKE_FAILURE)
+            "every suite in common needs (DHE/ECDHE at TLS 1.2)",
+            alert=AlertDescription.HANDSHAKE_FAILURE)
     raise TLSProtocolViolation("no cipher suite in common with the client",
-                               alert=HANDSHAKE_FAILURE)
+                               alert=AlertDescription.HANDSHAKE_FAILURE)
 
 
 def _signs_nothing(suite, version) -> bool:
@@ -116,14 +116,33 @@ def _group_for(suite, groups, config):
     return usable[0] if usable else False
 
 
+class ServerState(enum.Enum):
+    """Where a server is in a full RFC 5246 handshake (7.3): the message it waits for."""
+
+    START = enum.auto()
+    WAIT_CLIENT_HELLO = enum.auto()
+    WAIT_CLIENT_CERTIFICATE = enum.auto()   # we sent a CertificateRequest
+    WAIT_KEY_EXCHANGE = enum.auto()
+    WAIT_CERTIFICATE_VERIFY = enum.auto()   # the client sent a certificate
+    WAIT_CHANGE_CIPHER_SPEC = enum.auto()
+    WAIT_FINISHED = enum.auto()
+    CONNECTED = enum.auto()
+
+
 class OwnServerConnection(OwnConnection):
-    TABLE = {
-        ("WAIT_CLIENT_HELLO", H.CLIENT_HELLO): "_on_client_hello",
-        ("WAIT_CLIENT_CERTIFICATE", H.CERTIFICATE): "_on_certificate",
-        ("WAIT_KEY_EXCHANGE", H.CLIENT_KEY_EXCHANGE): "_on_client_key_exchange",
-        ("WAIT_CERTIFICATE_VERIFY", H.CERTIFICATE_VERIFY): "_on_certificate_verify",
-        ("WAIT_FINISHED", H.FINISHED): "_on_finished",
-    }
+    STATES = ServerState
+
+    def transitions(self):
+        # Each handler returns the next state; a pair not listed is an unexpected_message.
+        S, H = ServerState, HandshakeType
+        return {
+            (S.WAIT_CLIENT_HELLO, H.CLIENT_HELLO): self._on_client_hello,
+            (S.WAIT_CLIENT_CERTIFICATE, H.CERTIFICATE): self._on_certificate,
+            (S.WAIT_KEY_EXCHANGE, H.CLIENT_KEY_EXCHANGE): self._on_client_key_exchange,
+            (S.WAIT_CERTIFICATE_VERIFY, H.CERTIFICATE_VERIFY): self._on_certificate_verify,
+            (S.WAIT_FINISHED, H.FINISHED): self._on_finished,
+            (S.CONNECTED, H.CLIENT_HELLO): self.refuse_renegotiation,
+        }
 
     def __init__(self, config, role="server", *, server_name: Optional[str] = None):
         super().__init__(config, "server", server_name=server_name)
@@ -138,19 +157,19 @@ class OwnServerConnection(OwnConnection):
         self.requested_cert = config.peer_cert != "ignore"
         self.peer_verified = False
 
-    def start(self) -> None:
-        self.state = "WAIT_CLIENT_HELLO"
+    def start(self) -> ServerState:
+        return ServerState.WAIT_CLIENT_HELLO
 
     # ---- ClientHello -> server flight ---------------------------------------------------------
-    def _on_client_hello(self, body, raw):
+    def _on_client_hello(self, body, raw) -> ServerState:
         hello = m.decode_client_hello(body)
         self._record_version = alert_version(self.config, hello)
         version, suite, group = choose(self.config, hello)
         self._record_version = int(version)
-        reneg = hello.extension(ext.RENEGOTIATION_INFO)
+        reneg = hello.extension(ExtensionType.RENEGOTIATION_INFO)
         if reneg is not None and ext.decode_renegotiation_info(reneg) != b"":
             raise TLSProtocolViolation("non-empty renegotiation_info in an initial handshake",
-                                       alert=HANDSHAKE_FAILURE)
+                                       alert=AlertDescription.HANDSHAKE_FAILURE)
         secure_reneg = reneg is not None or ext.TLS_EMPTY_RENEGOTIATION_INFO_SCSV in hello.cipher_suites
         self.version, self.suite, self.group = version, suite, group
         self.client_random, self.client_version = hello.random, hello.version
@@ -160,24 +179,27 @@ class OwnServerConnection(OwnConnection):
 
         answer = []  # only extensions this engine implements, and only when the client asked
         if secure_reneg:
-            answer.append(ext.Extension(ext.RENEGOTIATION_INFO, ext.encode_renegotiation_info(b"")))
-        if (hello.extension(ext.ENCRYPT_THEN_MAC) is not None and suite.block_cipher
-                and self.config.encrypt_then_mac):
-            ext.decode_empty(ext.ENCRYPT_THEN_MAC, hello.extension(ext.ENCRYPT_THEN_MAC))
+            answer.append(ext.Extension(ExtensionType.RENEGOTIATION_INFO,
+                                        ext.encode_renegotiation_info(b"")))
+        etm = hello.extension(ExtensionType.ENCRYPT_THEN_MAC)
+        if etm is not None and suite.block_cipher and self.config.encrypt_then_mac:
+            ext.decode_empty(ExtensionType.ENCRYPT_THEN_MAC, etm)
             self.etm = True
-            answer.append(ext.Extension(ext.ENCRYPT_THEN_MAC, b""))
-        if (hello.extension(ext.EXTENDED_MASTER_SECRET) is not None
-                and self.config.extended_master_secret):
-            ext.decode_empty(ext.EXTENDED_MASTER_SECRET, hello.extension(ext.EXTENDED_MASTER_SECRET))
+            answer.append(ext.Extension(ExtensionType.ENCRYPT_THEN_MAC, b""))
+        ems = hello.extension(ExtensionType.EXTENDED_MASTER_SECRET)
+        if ems is not None and self.config.extended_master_secret:
+            ext.decode_empty(ExtensionType.EXTENDED_MASTER_SECRET, ems)
             self.ems = True
-            answer.append(ext.Extension(ext.EXTENDED_MASTER_SECRET, b""))
-        if suite.key_exchange == "ECDHE" and hello.extension(ext.EC_POINT_FORMATS) is not None:
-            formats = ext.decode_ec_point_formats(hello.extension(ext.EC_POINT_FORMATS))
-            if 0 not in formats:  # RFC 8422 5.1.2: uncompressed must be supported
+            answer.append(ext.Extension(ExtensionType.EXTENDED_MASTER_SECRET, b""))
+        point_formats = hello.extension(ExtensionType.EC_POINT_FORMATS)
+        if suite.key_exchange == "ECDHE" and point_formats is not None:
+            formats = ext.decode_ec_point_formats(point_formats)
+            if ext.POINT_FORMAT_UNCOMPRESSED not in formats:  # RFC 8422 5.1.2: a MUST
                 raise TLSProtocolViolation("the client does not accept uncompressed EC points",
-                                           alert=ILLEGAL_PARAMETER)
-            answer.append(ext.Extension(ext.EC_POINT_FORMATS, ext.encode_ec_point_formats(b"\0")))
-        sig_list = hello.extension(ext.SIGNATURE_ALGORITHMS)
+                                           alert=AlertDescription.ILLEGAL_PARAMETER)
+            answer.append(ext.Extension(ExtensionType.EC_POINT_FORMATS,
+                                        ext.encode_ec_point_formats(b"\0")))
+        sig_list = hello.extension(ExtensionType.SIGNATURE_ALGORITHMS)
         self.client_schemes = (ext.decode_signature_algorithms(sig_list)
                                if sig_list is not None else None)
 
@@ -191,7 +213,9 @@ class OwnServerConnection(OwnConnection):
             schemes = our_schemes(self.config) if version >= TLSVersion.TLSv1_2 else None
             self._send_handshake(m.CertificateRequest(bytes((RSA_SIGN,)), schemes, []))
         self._send_handshake(m.ServerHelloDone())
-        self.state = "WAIT_CLIENT_CERTIFICATE" if self.requested_cert else "WAIT_KEY_EXCHANGE"
+        if self.requested_cert:
+            return ServerState.WAIT_CLIENT_CERTIFICATE
+        return ServerState.WAIT_KEY_EXCHANGE
 
     def _send_server_key_exchange(self):
         self.ephemeral = EphemeralKey.generate(ext.GROUP_NAMES[self.group])
@@ -212,7 +236,7 @@ class OwnServerConnection(OwnConnection):
         self._send_handshake(ske)
 
     # ---- client flight ------------------------------------------------------------------------
-    def _on_certificate(self, body, raw):
+    def _on_certificate(self, body, raw) -> ServerState:
         cert = m.decode_certificate(body)
         if cert.certificates:
             self.peer_chain = parse_peer_chain(cert.certificates)
@@ -220,11 +244,11 @@ class OwnServerConnection(OwnConnection):
         elif self.config.peer_cert == "require":
             raise PeerCertificateRequiredError(
                 "the peer sent no certificate but peer_cert='require'",
-                alert_sent=HANDSHAKE_FAILURE)
+                alert_sent=AlertDescription.HANDSHAKE_FAILURE)
         self.transcript.add(raw)
-        self.state = "WAIT_KEY_EXCHANGE"
+        return ServerState.WAIT_KEY_EXCHANGE
 
-    def _on_client_key_exchange(self, body, raw):
+    def _on_client_key_exchange(self, body, raw) -> ServerState:
         kx = self.suite.key_exchange
         cke = m.decode_client_key_exchange(body, kx)
         if kx == "RSA":
@@ -241,44 +265,39 @@ class OwnServerConnection(OwnConnection):
         if self.config.keylog_file:
             self.write_keylog(self.secrets.keylog_line(self.client_random))
         self._pending_read = self._record_state(encrypt=False)
-        self.state = "WAIT_CERTIFICATE_VERIFY" if self.peer_chain else "WAIT_CHANGE_CIPHER_SPEC"
+        if self.peer_chain:
+            return ServerState.WAIT_CERTIFICATE_VERIFY
+        return ServerState.WAIT_CHANGE_CIPHER_SPEC
 
-    def _on_certificate_verify(self, body, raw):
+    def _on_certificate_verify(self, body, raw) -> ServerState:
         cv = m.decode_certificate_verify(body, int(self.version))
         if self.version >= TLSVersion.TLSv1_2 and cv.signature_algorithm not in our_schemes(
                 self.config):
             raise TLSProtocolViolation(
                 f"the client signed with scheme 0x{cv.signature_algorithm:04X}, which was not "
-                "requested", alert=ILLEGAL_PARAMETER)
+                "requested", alert=AlertDescription.ILLEGAL_PARAMETER)
         md, pss = signature_params(self.version, cv.signature_algorithm)
-        from ..._binding import lib
-        key = lib.X509_get0_pubkey(self.peer_chain[0].ptr)
+        key = certificate_public_key(self.peer_chain[0])
         if not verify(key, md, pss, bytes(self.transcript.data), cv.signature):
             raise TLSProtocolViolation("the client's CertificateVerify does not verify",
-                                       alert=DECRYPT_ERROR)
+                                       alert=AlertDescription.DECRYPT_ERROR)
         self.transcript.add(raw)
-        self.state = "WAIT_CHANGE_CIPHER_SPEC"
+        return ServerState.WAIT_CHANGE_CIPHER_SPEC
 
-    def on_change_cipher_spec(self):
-        if self.state != "WAIT_CHANGE_CIPHER_SPEC":
-            raise TLSProtocolViolation("ChangeCipherSpec before CertificateVerify", alert=10)
-        self.state = "WAIT_FINISHED"
-
-    def _on_finished(self, body, raw):
+    def _on_finished(self, body, raw) -> ServerState:
         fin = m.decode_finished(body)
         prf_md = prf_digest(self.suite, self.version)
         expected = self.secrets.finished(False, self.transcript.digest(prf_md))
         if not hmac.compare_digest(expected, fin.verify_data):
             raise TLSProtocolViolation("the client's Finished does not verify",
-                                       alert=DECRYPT_ERROR)
+                                       alert=AlertDescription.DECRYPT_ERROR)
         self.transcript.add(raw)
-        self._send_record(CHANGE_CIPHER_SPEC, b"\x01")
-        self._write = self._record_state(encrypt=True)
+        self._send_change_cipher_spec()
         self._send_handshake(m.Finished(self.secrets.finished(True, self.transcript.digest(prf_md))))
         self.secrets.release()
         bits = self.ephemeral_bits()
-        self.complete(build_session(self, self.suite, self.group, bits, self.peer_chain,
-                                    self.peer_verified))
+        return self.complete(build_session(self, self.suite, self.group, bits, self.peer_chain,
+                                           self.peer_verified))
 
     def ephemeral_bits(self):
         return GROUP_BITS.get(self.group) if self.group is not None else None
@@ -291,9 +310,3 @@ class OwnServerConnection(OwnConnection):
             cipher=p.cipher, mac=p.mac, etm=self.etm, mac_key_len=p.mac_key_len,
             key_len=p.key_len, iv_len=p.iv_len, client_random=self.client_random,
             server_random=self.server_random)
-
-    def on_post_handshake_message(self, msg_type, body, raw):
-        if msg_type == H.CLIENT_HELLO:
-            self.refuse_renegotiation()
-            return
-        super().on_post_handshake_message(msg_type, body, raw)

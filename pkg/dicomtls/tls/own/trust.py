@@ -17,21 +17,20 @@ from .. import libssl_engine  # noqa: F401  (registers the dt_py_verify callback
 from ..config import TLSConfig
 from ..credentials import (is_ip_address, load_own_credentials, require_trust_source,
                            trust_load_error)
-
-# TLS alert descriptions used for certificate failures (RFC 5246 7.2.2).
-BAD_CERTIFICATE = 42
-UNSUPPORTED_CERTIFICATE = 43
-CERTIFICATE_EXPIRED = 45
-UNKNOWN_CA = 48
-CERTIFICATE_UNKNOWN = 46
-HANDSHAKE_FAILURE = 40
+from ..protocol import AlertDescription
 
 # X509_V_ERR -> alert, as libssl maps them (ssl_verify_alarm_type).
 _ALERT_FOR_VERIFY = {
-    2: UNKNOWN_CA, 3: UNKNOWN_CA, 19: UNKNOWN_CA, 20: UNKNOWN_CA, 21: UNKNOWN_CA,
-    9: BAD_CERTIFICATE, 10: CERTIFICATE_EXPIRED, 13: BAD_CERTIFICATE, 14: BAD_CERTIFICATE,
-    15: BAD_CERTIFICATE, 16: BAD_CERTIFICATE, 18: BAD_CERTIFICATE, 7: BAD_CERTIFICATE,
-    22: UNKNOWN_CA, 26: UNSUPPORTED_CERTIFICATE, 50: HANDSHAKE_FAILURE,
+    2: AlertDescription.UNKNOWN_CA, 3: AlertDescription.UNKNOWN_CA,
+    19: AlertDescription.UNKNOWN_CA, 20: AlertDescription.UNKNOWN_CA,
+    21: AlertDescription.UNKNOWN_CA, 22: AlertDescription.UNKNOWN_CA,
+    7: AlertDescription.BAD_CERTIFICATE, 9: AlertDescription.BAD_CERTIFICATE,
+    13: AlertDescription.BAD_CERTIFICATE, 14: AlertDescription.BAD_CERTIFICATE,
+    15: AlertDescription.BAD_CERTIFICATE, 16: AlertDescription.BAD_CERTIFICATE,
+    18: AlertDescription.BAD_CERTIFICATE,
+    10: AlertDescription.CERTIFICATE_EXPIRED,
+    26: AlertDescription.UNSUPPORTED_CERTIFICATE,
+    50: AlertDescription.HANDSHAKE_FAILURE,
 }
 
 
@@ -83,7 +82,7 @@ def parse_peer_chain(der_certs: list[bytes]) -> list[Certificate]:
             out.extend(certificates_from_bytes(bytes(der), der=True, source=f"peer certificate {i}"))
         except CertificateLoadError as exc:
             raise TLSProtocolViolation(f"the peer sent an unreadable certificate: {exc}",
-                                       alert=BAD_CERTIFICATE) from exc
+                                       alert=AlertDescription.BAD_CERTIFICATE) from exc
     return out
 
 
@@ -108,10 +107,13 @@ def verify_peer_chain(conn, creds: OwnCredentials, chain: list[Certificate], *,
         else:
             host = server_name.encode()
     ptrs = ffi.new("X509 *[]", [c.ptr for c in chain])
+    # dt_py_verify's handle: C calls back only inside dt_verify_chain, so the handle (and with it
+    # ``conn``) needs to live just as long as this call.
+    handle = ffi.new_handle(conn)
     err, depth = ffi.new("int *"), ffi.new("int *")
     depth_limit = cfg.verify_depth if cfg.verify_depth is not None else -1
     rc = lib.dt_verify_chain(creds.store, ptrs, len(chain), depth_limit, purpose, host, ip,
-                             conn._handle, int(cfg.verify_callback is not None), err, depth)
+                             handle, int(cfg.verify_callback is not None), err, depth)
     errors = drain_errors()
     if conn._callback_error is not None:
         raise conn._callback_error
@@ -120,10 +122,11 @@ def verify_peer_chain(conn, creds: OwnCredentials, chain: list[Certificate], *,
     if rc < 0:
         raise CertificateVerifyError(
             "peer certificate check failed: " + ("; ".join(map(str, errors)) or "internal error"),
-            verify_code=1, depth=0, alert_sent=CERTIFICATE_UNKNOWN, openssl_errors=errors)
+            verify_code=1, depth=0, alert_sent=AlertDescription.CERTIFICATE_UNKNOWN,
+            openssl_errors=errors)
     code = err[0]
     text = ffi.string(lib.X509_verify_cert_error_string(code)).decode()
     raise CertificateVerifyError(
         f"peer certificate rejected at depth {depth[0]}: {text} (X509_V_ERR {code})",
-        verify_code=code, depth=depth[0], alert_sent=_ALERT_FOR_VERIFY.get(code, BAD_CERTIFICATE),
-        openssl_errors=errors)
+        verify_code=code, depth=depth[0], openssl_errors=errors,
+        alert_sent=_ALERT_FOR_VERIFY.get(code, AlertDescription.BAD_CERTIFICATE))

@@ -44,21 +44,21 @@ def test_package_reexports_its_modules(package):
             assert getattr(pkg, n) is getattr(module, n), f"{package}.{n} is not {sub}.{n}"
 
 
-def test_items_still_offers_the_user_information_names():
-    """user_info was split out of items; everything stays importable from items as well."""
+def test_items_does_not_reexport_user_information():
+    """user_info builds on items' codecs; items does not import it back (no import cycle)."""
     items = importlib.import_module("dicomtls.ul.items")
-    user_info = importlib.import_module("dicomtls.ul.user_info")
-    for n in user_info.__all__:
-        assert getattr(items, n) is getattr(user_info, n)
+    assert not hasattr(items, "UserInformation")
 
 
 def test_top_level_names():
     from dicomtls import ul, dimse
-    from dicomtls.io import association_runner
+    from dicomtls.io import association_runner, served, server
     assert dicomtls.ul is ul and dicomtls.dimse is dimse
-    for n in ("associate", "ClientAssociation", "VerificationServer", "ServedAssociation",
-              "serve_association", "serve_echo_once"):
+    for n in ("associate", "ClientAssociation", "serve_association", "serve_echo_once"):
         assert getattr(dicomtls, n) is getattr(association_runner, n)
+    for n in ("AssociationServer", "VerificationServer"):
+        assert getattr(dicomtls, n) is getattr(server, n)
+    assert dicomtls.ServedAssociation is served.ServedAssociation
     # The Upper Layer's sans-IO names are under ``ul``: its NEED_DATA is not the TLS layer's.
     assert ul.Association and ul.Established and ul.MessageReceived and ul.AAssociateRQ
     assert ul.NEED_DATA is not dicomtls.NEED_DATA

@@ -1,7 +1,8 @@
 """dicomtls: DICOM networking secured by TLS, with its hot paths in C over OpenSSL 3.
 
 Top level: the TLS API (``TLSConfig``, ``TLSConnection``, ``connect``/``accept``/``listen``), the
-blocking DICOM API (``associate`` -> ``ClientAssociation``; ``VerificationServer``), the
+blocking DICOM API (``associate`` -> ``ClientAssociation``; ``AssociationServer`` with the
+services of ``io.services``), the
 LEADTOOLS-style facade ``LDicomNet`` and every error. Storage lives in ``dicomtls.storage``
 (imported on demand: its SCP needs pydicom's UID tables).
 The sans-IO layers are namespaces: ``dicomtls.ul`` (``Association``, its events, PDUs, negotiation)
@@ -28,24 +29,31 @@ from .tls.check import ConfigCheck, check_config
 from .io.tls_socket import TLSSocket, accept, connect, listen
 from ._binding import Features, features
 from . import dimse, nservices, ul
-from .io.association_runner import (ClientAssociation, ServedAssociation, VerificationServer,
-                                    associate, serve_association, serve_echo_once)
+from .io.association_runner import (ClientAssociation, associate, serve_association,
+                                    serve_echo_once)
+from .io.served import ServedAssociation
+from .io.server import AssociationServer, VerificationServer
+from .io.services import (EchoHandler, NHandler, QueryRetrieveHandler, Service, ServiceBase,
+                          ServiceLink, StoreHandler, VerificationService)
 from .ldicomnet import DicomAssociate, LDicomNet
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALL_SUITES", "ApplicationData", "AssociationAborted", "AssociationError",
-    "AssociationRejected", "CallbackError", "CertificateLoadError", "CertificateVerifyError",
-    "CipherSuite", "ClientAssociation", "CloseNotify", "ConfigCheck", "ConfigurationError",
-    "ConnectionClosed", "ConnectionClosedError", "CryptoLibraryError", "DEFAULT_PROFILE",
-    "DIMSEError", "DIMSEStatusError", "DicomAssociate", "DicomTLSError", "EngineUnavailableError",
-    "Features", "HandshakeComplete", "KeyLoadError", "KeyMismatchError", "KeyPasswordError",
-    "LDicomNet", "LegacyCryptoWarning", "LocalProtocolError", "NEED_DATA", "PDUError", "PROFILES",
-    "PeerCertificateRequiredError", "Profile", "RemoteProtocolError", "ServedAssociation",
-    "SessionInfo", "TLSAlertReceived", "TLSConfig", "TLSConnection", "TLSDecodeError", "TLSError",
+    "AssociationRejected", "AssociationServer", "CallbackError", "CertificateLoadError",
+    "CertificateVerifyError", "CipherSuite", "ClientAssociation", "CloseNotify", "ConfigCheck",
+    "ConfigurationError", "ConnectionClosed", "ConnectionClosedError", "CryptoLibraryError",
+    "DEFAULT_PROFILE", "DIMSEError", "DIMSEStatusError", "DicomAssociate", "DicomTLSError",
+    "EchoHandler", "EngineUnavailableError", "Features", "HandshakeComplete", "KeyLoadError",
+    "KeyMismatchError", "KeyPasswordError", "LDicomNet", "LegacyCryptoWarning",
+    "LocalProtocolError", "NEED_DATA", "NHandler", "PDUError", "PROFILES",
+    "PeerCertificateRequiredError", "Profile", "QueryRetrieveHandler", "RemoteProtocolError",
+    "ServedAssociation", "Service", "ServiceBase", "ServiceLink", "SessionInfo", "StoreHandler",
+    "TLSAlertReceived", "TLSConfig", "TLSConnection", "TLSDecodeError", "TLSError",
     "TLSProtocolViolation", "TLSSocket", "TLSVersion", "UnknownCipherSuiteError",
-    "UnknownProfileError", "VerificationServer", "VerifyContext", "accept", "associate",
-    "check_config", "connect", "dimse", "features", "get_profile", "listen", "lookup_suite",
-    "new_connection", "nservices", "select_engine", "serve_association", "serve_echo_once", "ul",
+    "UnknownProfileError", "VerificationServer", "VerificationService", "VerifyContext", "accept",
+    "associate", "check_config", "connect", "dimse", "features", "get_profile", "listen",
+    "lookup_suite", "new_connection", "nservices", "select_engine", "serve_association",
+    "serve_echo_once", "ul",
 ]

@@ -146,6 +146,8 @@ _FEATURES: Features | None = None
 
 
 def features() -> Features:
+    """What this build and the system OpenSSL can do (libssl suites, legacy provider, version),
+    probed once per process."""
     global _FEATURES
     if _FEATURES is None:
         ctx = libctx()

@@ -16,6 +16,7 @@ from conftest import REQUIRE_PEERS
 
 from dicomtls.crypto.keys import PrivateKey, load_private_key, private_key_from_bytes
 from dicomtls.errors import KeyLoadError, KeyPasswordError
+from dicomtls.ldicomnet import lead_code
 
 # A missing openssl CLI skips locally and fails in CI (conftest.REQUIRE_PEERS).
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None and not REQUIRE_PEERS,
@@ -94,7 +95,7 @@ def test_wrong_password(keyfiles, name):
         load_private_key(path, password="not the password")
     err = info.value
     assert err.missing is False
-    assert err.lead_code == 218
+    assert lead_code(err) == 218
     assert str(path) in str(err)
     assert err.path == str(path)
 
@@ -104,7 +105,7 @@ def test_no_password(keyfiles, name):
     with pytest.raises(KeyPasswordError) as info:
         load_private_key(keyfiles[name])
     assert info.value.missing is True
-    assert info.value.lead_code == 218
+    assert lead_code(info.value) == 218
     assert str(keyfiles[name]) in str(info.value)
 
 
@@ -160,7 +161,7 @@ def test_certificate_given_as_key(keyfiles):
     with pytest.raises(KeyLoadError) as info:
         load_private_key(keyfiles["cert.pem"])
     assert not isinstance(info.value, KeyPasswordError)
-    assert info.value.lead_code == 218
+    assert lead_code(info.value) == 218
     assert str(keyfiles["cert.pem"]) in str(info.value)
 
 

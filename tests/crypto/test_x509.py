@@ -14,6 +14,7 @@ from conftest import REQUIRE_PEERS
 
 from dicomtls.crypto.x509 import Certificate, certificates_from_bytes, load_certificates
 from dicomtls.errors import CertificateLoadError
+from dicomtls.ldicomnet import lead_code
 
 # A missing openssl CLI skips locally and fails in CI (conftest.REQUIRE_PEERS).
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None and not REQUIRE_PEERS,
@@ -141,7 +142,7 @@ def test_empty_or_garbage(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(CertificateLoadError) as info:
         load_certificates(path)
-    assert info.value.lead_code == 219
+    assert lead_code(info.value) == 219
     assert info.value.path == str(path)
     assert str(path) in str(info.value)
 
@@ -155,7 +156,7 @@ def test_missing_file(tmp_path):
     path = tmp_path / "nope.pem"
     with pytest.raises(CertificateLoadError) as info:
         load_certificates(path)
-    assert info.value.lead_code == 219
+    assert lead_code(info.value) == 219
     assert info.value.path == str(path)
 
 

@@ -19,7 +19,7 @@ import textwrap
 import pytest
 
 from conftest import missing_peer
-from dicomtls.io.association_runner import VerificationServer
+from dicomtls.io.server import VerificationServer
 from dicomtls.tls.config import TLSConfig
 
 pytestmark = pytest.mark.interop

@@ -18,7 +18,8 @@ import threading
 
 import pytest
 
-from dicomtls.io.association_runner import VerificationServer, associate
+from dicomtls.io.association_runner import associate
+from dicomtls.io.server import VerificationServer
 
 from pynetdicom_peer import (TIMEOUT, PynetdicomServer, assert_same_session, evt, make_ae,
                              our_config, py_context, tls_seen_by_pynetdicom)

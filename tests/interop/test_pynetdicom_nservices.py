@@ -14,7 +14,8 @@ import time
 import pytest
 
 from dicomtls.io.association_runner import associate
-from dicomtls.nservices import NServiceClient, NServiceServer, decode_dataset, encode_dataset
+from dicomtls.nservices import (NServiceBase, NServiceClient, NServiceServer, decode_dataset,
+                                encode_dataset)
 from dicomtls.nservices.scp import NO_SUCH_SOP_INSTANCE, UNRECOGNIZED_OPERATION
 
 from pynetdicom_peer import (TIMEOUT, PynetdicomServer, evt, make_ae,  # noqa: E402
@@ -40,7 +41,7 @@ def _results(server, n=1):
 
 
 # ---- pynetdicom SCU -> our SCP ------------------------------------------------------------------
-class _MPPS:
+class _MPPS(NServiceBase):
     def __init__(self):
         self.instances = {}
 
@@ -70,7 +71,7 @@ class _MPPS:
         return 0x0000 if self.instances.pop(instance, None) is not None else None
 
 
-class _Commitment:
+class _Commitment(NServiceBase):
     def n_action(self, instance, action_type_id, info, req):
         ds = decode_dataset(info, req.transfer_syntax)
         result = Dataset()

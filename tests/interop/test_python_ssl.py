@@ -16,6 +16,7 @@ import warnings
 import pytest
 
 import dicomtls as d
+from dicomtls.ldicomnet import lead_code, lead_code_for_alert
 
 pytestmark = pytest.mark.interop
 
@@ -241,7 +242,7 @@ def test_our_client_without_cert_vs_python_requiring_one(pki, tmp_path, version,
     server.outcome()
     assert isinstance(server.error, ssl.SSLError)
     assert info.value.alert_received == alert
-    assert info.value.lead_code == d.errors.lead_code_for_alert(alert)
+    assert lead_code(info.value) == lead_code_for_alert(alert)
 
 
 # ---- bulk ------------------------------------------------------------------------------------

@@ -13,12 +13,11 @@ import pytest
 from conftest import require_module
 
 import dicomtls
-from dicomtls.dimse.messages import (C_ECHO_RQ, N_EVENT_REPORT_RQ, N_EVENT_REPORT_RSP,
-                                     response_for)
+from dicomtls.dimse.messages import N_EVENT_REPORT_RQ, response_for
 from dicomtls.io.association_runner import (ServedAssociation, accept_transport, associate,
                                             serve_association)
+from dicomtls.io.services import VerificationService
 from dicomtls.nservices import NServiceClient
-from dicomtls.ul.association import MessageReceived
 from dicomtls.ul.negotiation import (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
                                      VERIFICATION_SOP_CLASS)
 
@@ -29,35 +28,29 @@ SUPPORTED = {uid: (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN)
 REPORT = b"\x08\x00\x50\x00\x04\x00\x00\x00ABC\x00"  # (0008,0050) Accession Number, implicit LE
 
 
-class ReportBeforeEcho:
-    """An SCP service: on each C-ECHO-RQ, first send an N-EVENT-REPORT-RQ (Storage Commitment
-    result) on the commitment context, then let the Verification logic answer the echo; the
-    N-EVENT-REPORT-RSPs that come back are recorded."""
+class ReportBeforeEcho(VerificationService):
+    """An SCP service (Verification and, for the commitment class, DIMSE-N): on each
+    C-ECHO-RQ, first send an N-EVENT-REPORT-RQ (Storage Commitment result) on the commitment
+    context, then answer the echo; the N-EVENT-REPORT-RSPs that come back are recorded."""
 
-    stream_datasets = False
+    supported = SUPPORTED
 
     def __init__(self):
         self.responses: list = []
 
-    def accept_contexts(self, rq):
-        return None
+    def c_echo(self, link, event) -> None:
+        ctx = next(c.context_id for c in link.assoc.contexts.values()
+                   if c.accepted and c.abstract_syntax == COMMITMENT)
+        link.send(ctx, N_EVENT_REPORT_RQ(
+            message_id=100 + len(self.responses), affected_sop_class_uid=COMMITMENT,
+            affected_sop_instance_uid=COMMITMENT_INSTANCE, event_type_id=1), REPORT)
+        super().c_echo(link, event)
 
-    def handle(self, assoc, event, result) -> bool:
-        if not isinstance(event, MessageReceived):
-            return False
-        if isinstance(event.message, N_EVENT_REPORT_RSP):
-            self.responses.append(event.message)
-            return True
-        if isinstance(event.message, C_ECHO_RQ):
-            ctx = next(c.context_id for c in assoc.contexts.values()
-                       if c.accepted and c.abstract_syntax == COMMITMENT)
-            assoc.send_message(ctx, N_EVENT_REPORT_RQ(
-                message_id=100 + len(self.responses), affected_sop_class_uid=COMMITMENT,
-                affected_sop_instance_uid=COMMITMENT_INSTANCE, event_type_id=1), REPORT)
-        return False
+    def n_request(self, link, event) -> None:
+        link.answer(event, 0x0211)
 
-    def close(self, result) -> None:
-        pass
+    def n_event_report_answered(self, link, event) -> None:
+        self.responses.append(event.message)
 
 
 def serve_once(listener, tls_config, service):
@@ -65,8 +58,7 @@ def serve_once(listener, tls_config, service):
 
     def run():
         transport = accept_transport(listener, tls_config, 10)
-        out["result"] = serve_association(transport, supported=SUPPORTED, timeout=10,
-                                          handler=service)
+        out["result"] = serve_association(transport, [service], timeout=10)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

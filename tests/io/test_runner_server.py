@@ -6,7 +6,8 @@ import socket
 import threading
 
 import dicomtls
-from dicomtls.io.association_runner import VerificationServer, associate, serve_echo_once
+from dicomtls.io.association_runner import associate, serve_echo_once
+from dicomtls.io.server import VerificationServer
 
 
 def tls_server_config(pki):

@@ -1,22 +1,23 @@
 """LDicomNet facade: two objects (SCU and SCP) on 127.0.0.1, over TLS and plain TCP.
 
-Every wait is bounded (threading.Event with a timeout); the I/O threads are ended by close().
+Every wait is on an event the handlers set, bounded by a timeout (no sleeping); the I/O threads
+are ended by close().
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
-from dicomtls.ldicomnet.net import DicomAssociate, LDicomNet
+from dicomtls.ldicomnet import lead_code
+from dicomtls.ldicomnet.codes import SecureModeNotSupportedError
 from dicomtls.ldicomnet.events import lead_to_snake
-from dicomtls.ldicomnet.tls_settings import (DICOM_SECURE_ISCL, DICOM_SECURE_NONE, DICOM_SECURE_TLS,
-                              L_SSL_OP_NO_TLSv1, L_SSL_OP_NO_TLSv1_1, L_SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                              L_SSL_VERIFY_PEER, SecureModeNotSupportedError, SslCtxCreate,
-                              FLAG_SSL_CTX_CREATE_METHOD_TYPE, TYPE_TLSV1_METHOD, check_ctx,
-                              version_range)
+from dicomtls.ldicomnet.net import DicomAssociate, LDicomNet
+from dicomtls.ldicomnet.tls_settings import (
+    DICOM_SECURE_ISCL, DICOM_SECURE_NONE, DICOM_SECURE_TLS, FLAG_SSL_CTX_CREATE_METHOD_TYPE,
+    L_SSL_OP_NO_TLSv1, L_SSL_OP_NO_TLSv1_1, L_SSL_VERIFY_FAIL_IF_NO_PEER_CERT, L_SSL_VERIFY_PEER,
+    TYPE_TLSV1_METHOD, SslCtxCreate, check_ctx, version_range)
 from dicomtls.tls.versions import TLSVersion
 
 VERIFICATION = "1.2.840.10008.1.1"
@@ -218,9 +219,7 @@ def test_echo_event_order(pki, harness_factory, secure):
     else:
         assert scu.get_ciphersuite_tls() == 0 and scu.get_tls_session() is None
     # the listener: on_accept, then on_close(0, peer) when the peer went away
-    deadline = time.monotonic() + WAIT
-    while "on_close" not in h.listener.names() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert h.listener.closed.wait(WAIT)  # set by the listener's on_close
     assert h.listener.names() == ["on_accept", "on_close"]
     assert not scu.is_connected() and not scu.is_associated()
 
@@ -333,7 +332,7 @@ def test_encrypted_key_asks_on_private_key_password(pki, harness_factory):
 
     class KeyedSCU(EchoSCU):
         def on_private_key_password(self, size, flag):
-            asked.append((size, flag, threading.current_thread() is self._thread))
+            asked.append((size, flag, threading.current_thread() is self._io.thread))
             return pki.password
 
     h = harness_factory(lambda: make_scp(pki))
@@ -402,18 +401,17 @@ def test_server_requires_client_certificate(pki, harness_factory):
 def test_callable_styles_and_raising_handler(harness_factory):
     h = harness_factory(lambda: make_scp(
         on_receive_data=lambda *a: 1 / 0))  # raises: logged, the association goes on
-    got, threads = threading.Event(), []
-    scu = LDicomNet(handlers={"OnConnect": lambda e: threads.append(threading.current_thread())})
+    connected, got, threads = threading.Event(), threading.Event(), []
+    scu = LDicomNet(handlers={"OnConnect": lambda e: (
+        threads.append(threading.current_thread()), connected.set())})
     scu.on_receive_associate_accept = lambda a: scu.send_c_echo_request(1, 3, VERIFICATION)
     scu.on_receive_c_echo_response = lambda pid, mid, uid, st: (threads.append(st), got.set())
     scu.connect(None, 0, "127.0.0.1", h.port)
-    deadline = time.monotonic() + WAIT
-    while not threads and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert connected.wait(WAIT)
     # from a foreign thread: queued to the I/O thread, the caller gets the outcome
     assert scu.send_associate_request(verification_request()) == 0
     assert got.wait(WAIT)
-    assert threads[0] is scu._thread and threads[1] == 0
+    assert threads[0] is scu._io.thread and threads[1] == 0
     assert scu.is_associated()
     assert scu.send_c_echo_request(9, 4, VERIFICATION) == 29  # context 9 was never proposed
     assert scu.send_release_request() == 0
@@ -443,16 +441,15 @@ def test_c_store_with_pydicom_dataset(harness_factory):
     ds.PatientName = "LEAD^PORT"
     ds.SOPClassUID, ds.SOPInstanceUID = CT_IMAGE_STORAGE, "1.2.3.4"
     status = []
-    scu = LDicomNet()
+    connected = threading.Event()
+    scu = LDicomNet(handlers={"on_connect": lambda error: connected.set()})
     scu.on_receive_c_store_response = lambda *a: (status.append(a), done.set())
     rq = DicomAssociate(called_ae="SCP", calling_ae="SCU")
     rq.add_presentation_context(1, CT_IMAGE_STORAGE, [EXPLICIT])
     accepted = threading.Event()
     scu.on_receive_associate_accept = lambda a: accepted.set()
     scu.connect("", 0, "127.0.0.1", h.port)
-    deadline = time.monotonic() + WAIT
-    while not scu.is_connected() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert connected.wait(WAIT) and scu.is_connected()
     assert scu.send_associate_request(rq) == 0
     assert accepted.wait(WAIT)
     assert scu.get_associate().presentation_contexts[0].transfer_syntaxes == [EXPLICIT]
@@ -482,7 +479,7 @@ def test_security_modes():
     assert LDicomNet(None, 0x1234).get_secure_mode() == DICOM_SECURE_NONE  # LEAD: becomes NONE
     with pytest.raises(SecureModeNotSupportedError, match="ISCL") as info:
         LDicomNet(None, DICOM_SECURE_ISCL)
-    assert info.value.lead_code == 69
+    assert lead_code(info.value) == 69
     net = LDicomNet()
     assert net.initialize(None, DICOM_SECURE_ISCL) == 69
 
@@ -500,7 +497,7 @@ def test_ctx_settings(pki, tmp_path):
     net = LDicomNet(None, DICOM_SECURE_TLS)
     ctx = SslCtxCreate(ca_file=str(pki.ca_cert), verify_mode=L_SSL_VERIFY_PEER, verify_depth=2)
     assert net.initialize(None, DICOM_SECURE_TLS, ctx) == 0 and ctx.success == 0
-    config = net._build_tls_config("client", lambda vc: 1, None)
+    config = net._tls.config("client", lambda vc: 1, None)
     assert config.peer_cert == "require" and config.verify_depth == 2
     assert net.set_client_certificate_tls(str(pki.client_cert), 3, None) != 0
     assert net.set_client_certificate_tls(str(tmp_path / "x.pem"), 1, None) == 219

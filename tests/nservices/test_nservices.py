@@ -9,7 +9,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from dicomtls.io.association_runner import associate
-from dicomtls.nservices import (NServiceClient, NServiceServer, decode_dataset,
+from dicomtls.nservices import (NServiceBase, NServiceClient, NServiceServer, decode_dataset,
                                 encode_dataset)
 from dicomtls.nservices.scp import (NO_SUCH_SOP_INSTANCE, PROCESSING_FAILURE,
                                     SOP_CLASS_NOT_SUPPORTED, UNRECOGNIZED_OPERATION)
@@ -24,7 +24,7 @@ PRINTER = "1.2.840.10008.5.1.1.16"
 PRINTER_INSTANCE = "1.2.840.10008.5.1.1.17"
 
 
-class MPPSStore:
+class MPPSStore(NServiceBase):
     """N-CREATE / N-SET / N-GET / N-DELETE on in-memory MPPS instances."""
 
     def __init__(self):
@@ -60,7 +60,7 @@ class MPPSStore:
         return 0x0000 if self.instances.pop(instance, None) is not None else None
 
 
-class Commitment:
+class Commitment(NServiceBase):
     """N-ACTION (Request Storage Commitment) answered, then the result as N-EVENT-REPORT."""
 
     def __init__(self):
@@ -78,7 +78,7 @@ class Commitment:
         return 0x0000
 
 
-class Printer:
+class Printer(NServiceBase):
     def n_get(self, instance, tags, req):
         if instance != PRINTER_INSTANCE:
             return None
@@ -89,7 +89,7 @@ class Printer:
         return 0x0000, encode_dataset(ds, req.transfer_syntax)
 
 
-class Broken:
+class Broken(NServiceBase):
     def n_get(self, instance, tags, req):
         raise RuntimeError("boom")
 

@@ -9,10 +9,10 @@ from pydicom.data import get_testdata_file
 
 from dicomtls.storage.part10 import (FileMeta, Part10Error, convert_dataset, file_meta_bytes,
                                      iter_dataset_chunks, read_dataset, read_meta, write_part10)
-from dicomtls.storage.scp import STORAGE_SOP_CLASSES, accept_contexts, safe_filename
+from dicomtls.storage.scp import STORAGE_SOP_CLASSES, SUPPORTED, safe_filename
 from dicomtls.ul.items import PresentationContextRQ
 from dicomtls.ul.negotiation import (EXPLICIT_VR_LITTLE_ENDIAN, IMPLEMENTATION_CLASS_UID,
-                                     IMPLICIT_VR_LITTLE_ENDIAN)
+                                     IMPLICIT_VR_LITTLE_ENDIAN, accept_in_proposer_order)
 
 FILES = ["CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm",
          "JPEG2000.dcm", "SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_rle.dcm", "rtplan.dcm",
@@ -132,11 +132,11 @@ def test_storage_classes_generated_and_proposer_syntax_kept():
     assert "1.2.840.10008.1.3.10" not in STORAGE_SOP_CLASSES           # DICOMDIR
     assert len(STORAGE_SOP_CLASSES) > 150
     ct = "1.2.840.10008.5.1.4.1.1.2"
-    answers = accept_contexts([
+    answers = accept_in_proposer_order([  # how the server answers the storage contexts
         PresentationContextRQ(1, ct, ("1.2.840.10008.1.2.4.91", IMPLICIT_VR_LITTLE_ENDIAN)),
         PresentationContextRQ(3, ct, ("1.2.3.4.5.6",)),
         PresentationContextRQ(5, "1.2.3.4", (IMPLICIT_VR_LITTLE_ENDIAN,)),
-        PresentationContextRQ(7, ct, ("1.2.840.10008.1.2.2",))])
+        PresentationContextRQ(7, ct, ("1.2.840.10008.1.2.2",))], SUPPORTED)
     assert [(a.result, a.transfer_syntax) for a in answers] == [
         (0, "1.2.840.10008.1.2.4.91"), (4, None), (3, None), (0, "1.2.840.10008.1.2.2")]
 

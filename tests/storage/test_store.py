@@ -151,7 +151,6 @@ def test_conversion_when_only_the_other_little_endian_is_accepted(tmp_path, monk
     shutil.copy(get_testdata_file("JPEG2000.dcm"), src / "j2k.dcm")
     only_explicit = {uid: (EXPLICIT_VR_LITTLE_ENDIAN,) for uid in scp_module.SUPPORTED}
     monkeypatch.setattr(scp_module, "SUPPORTED", only_explicit)
-    monkeypatch.setattr(scp_module.accept_contexts, "__defaults__", (only_explicit,))
     with StorageServer(tmp_path / "out", timeout=20) as server:
         os.makedirs(tmp_path / "out")
         summary = store("127.0.0.1", server.port, [src], timeout=20)

@@ -19,9 +19,8 @@ from dicomtls.io.association_runner import accept_transport, serve_association
 from dicomtls.io.tls_socket import listen
 from dicomtls.storage import incoming as incoming_module
 from dicomtls.storage.part10 import read_dataset, read_meta
-from dicomtls.storage.scp import SUPPORTED, StorageHandler, StorageServer, safe_filename
+from dicomtls.storage.scp import StorageServer, StorageService, safe_filename
 from dicomtls.storage.scu import store
-from dicomtls.ul.association import DatasetStarted
 
 from test_store import assert_stored_identical, make_object  # this directory is on sys.path
 
@@ -63,8 +62,8 @@ def test_small_pdus_are_gathered_into_few_writes(tmp_path, disk_calls):
 
     def serve():
         transport = accept_transport(listener, None, 20)
-        results.append(serve_association(transport, supported=SUPPORTED, timeout=20,
-                                         max_pdu_length=16384, handler=StorageHandler(out)))
+        results.append(serve_association(transport, [StorageService(out)], timeout=20,
+                                         max_pdu_length=16384))
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -189,36 +188,39 @@ def test_file_truncated_while_sending_aborts_and_leaves_nothing(tmp_path):
     assert server.results[0].outcome in ("aborted", "error")
 
 
-class CountingHandler(StorageHandler):
-    """Tracks how many C-STOREs the SCU had outstanding (received, not yet answered) and the
-    order of the responses."""
+class CountingService(StorageService):
+    """Tracks how many C-STOREs the SCU had outstanding (received, not yet answered), the
+    order of the responses and whether objects were finished in the background."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.started = self.answered = self.most = 0
         self.answer_order: list = []
         self.window = None
+        self.background = False
 
-    def handle(self, assoc, event, result):
-        if isinstance(event, DatasetStarted):
-            self.started += 1
-            self.most = max(self.most, self.started - self.answered)
-            self.window = assoc.async_window
-        return super().handle(assoc, event, result)
+    def store_started(self, link, event):
+        self.started += 1
+        self.most = max(self.most, self.started - self.answered)
+        self.window = link.assoc.async_window
+        super().store_started(link, event)
 
-    def _respond(self, assoc, incoming, status, result):
+    def store_complete(self, link, event):
+        super().store_complete(link, event)
+        self.background = self.background or link.has_background
+
+    def _respond(self, link, incoming, status):
         self.answered += 1
         self.answer_order.append(incoming.message.message_id)
-        super()._respond(assoc, incoming, status, result)
+        super()._respond(link, incoming, status)
 
 
-def serve_one(listener, handler):
+def serve_one(listener, service):
     results = []
 
     def run():
         transport = accept_transport(listener, None, 20)
-        results.append(serve_association(transport, supported=SUPPORTED, timeout=20,
-                                         handler=handler))
+        results.append(serve_association(transport, [service], timeout=20))
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -238,7 +240,7 @@ def test_async_window_is_negotiated_and_honoured(tmp_path, scu_window, scp_windo
     out = tmp_path / "out"
     out.mkdir()
     listener = listen("127.0.0.1", 0)
-    handler = CountingHandler(out, async_window=scp_window)
+    handler = CountingService(out, async_window=scp_window)
     thread, results = serve_one(listener, handler)
     try:
         summary = store("127.0.0.1", listener.getsockname()[1], [src], timeout=20,
@@ -252,8 +254,7 @@ def test_async_window_is_negotiated_and_honoured(tmp_path, scu_window, scp_windo
     assert 1 <= handler.most <= agreed[0]
     assert handler.answer_order == sorted(handler.answer_order)  # in order, all before release
     assert [n for n in os.listdir(out) if n.endswith(".partial")] == []  # spares removed
-    if agreed[0] == 1:
-        assert handler._worker is None
+    assert handler.background == (agreed[0] != 1)   # one at a time: no worker
 
 
 def test_abort_with_objects_in_flight_keeps_the_complete_ones(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 
 import dicomtls
 from dicomtls.errors import ConfigurationError, EngineUnavailableError, LocalProtocolError
+from dicomtls.ldicomnet import lead_code
 from dicomtls.tls.config import LegacyCryptoWarning, TLSConfig, parse_cipher_list
 from dicomtls.tls.versions import TLSVersion
 
@@ -144,7 +145,8 @@ def test_verification_needs_trust_anchors():
     cfg = TLSConfig.from_profile(peer_cert="require")
     with pytest.raises(ConfigurationError, match="trusted certificates") as info:
         dicomtls.new_connection(cfg, "client")
-    assert info.value.lead_code == 195  # LEAD DICOM_ERROR_TLS_INVALID_CTX_CAFILE
+    assert info.value.setting == "ca_file"
+    assert lead_code(info.value) == 195  # LEAD DICOM_ERROR_TLS_INVALID_CTX_CAFILE
 
 
 def test_tls13_only_profile_handshakes(pki):

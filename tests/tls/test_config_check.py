@@ -10,6 +10,7 @@ import pytest
 
 from dicomtls import (CertificateLoadError, ConfigurationError, KeyMismatchError,
                       KeyPasswordError, LDicomNet, TLSConfig, VerificationServer, connect)
+from dicomtls.ldicomnet.codes import DICOM_ERROR_PRIVATE_KEY_LOAD_FAILED
 from dicomtls.ldicomnet.tls_settings import (DICOM_SECURE_TLS, L_SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                               L_SSL_VERIFY_PEER, SslCtxCreate)
 from dicomtls.tls.check import check_config
@@ -153,7 +154,7 @@ def test_ldicomnet_listen_returns_the_key_error_without_binding(pki, port, tmp_p
     assert net.set_server_certificate_tls(str(pki.server_cert), 1,
                                           str(pki.server_key_encrypted)) == 0
     rc = net.listen("127.0.0.1", port)
-    assert rc == KeyPasswordError.lead_code != 0
+    assert rc == DICOM_ERROR_PRIVATE_KEY_LOAD_FAILED
     assert asked and _port_is_free(port) and not net.is_activated()
     # The same object with the right password listens.
     good = LDicomNet(None, DICOM_SECURE_TLS, ctx,

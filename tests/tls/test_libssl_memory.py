@@ -15,7 +15,7 @@ import warnings
 import pytest
 
 import dicomtls as d
-from dicomtls import errors as E
+from dicomtls.ldicomnet import codes as lead
 from dicomtls.crypto.devpki import issue_certificate
 from dicomtls.crypto.keys import PrivateKey, load_private_key
 from dicomtls.crypto.x509 import load_certificates
@@ -283,15 +283,15 @@ def test_require_without_client_cert(pki, version, alert):
     client_err = failed.get("client") or next_error(c)
     assert isinstance(client_err, d.TLSAlertReceived)
     assert client_err.alert_received == alert
-    assert client_err.lead_code == E.lead_code_for_alert(alert)
+    assert lead.lead_code(client_err) == lead.lead_code_for_alert(alert)
 
 
 def test_require_error_keeps_its_lead_code(pki):
-    """PeerCertificateRequiredError declares LEAD_CERTIFICATE_VERIFY_FAILED (127) as its code;
-    the alert it sent must not replace it (TLSError.__init__ derives one from alert_sent)."""
+    """PeerCertificateRequiredError is LEAD's CERTIFICATE_VERIFY_FAILED (127) by its class; the
+    alert it sent must not replace that (other TLS errors take the alert's code)."""
     c, s = pair(make_config(pki, "client", cert=False), make_config(pki, "server"))
     _, failed = drive(c, s)
-    assert failed["server"].lead_code == E.LEAD_CERTIFICATE_VERIFY_FAILED
+    assert lead.lead_code(failed["server"]) == lead.DICOM_ERROR_TLS_CERTIFICATE_VERIFY_FAILED
 
 
 @pytest.mark.parametrize("policy", ["verify", "ignore"])
@@ -348,7 +348,7 @@ def test_certificate_failures(pki, pki_ec, issue, kind, code):
     err = failed["client"]
     assert isinstance(err, d.CertificateVerifyError)
     assert (err.verify_code, err.depth) == (code, 0)
-    assert err.lead_code == 158 + code == E.lead_code_for_x509(code)
+    assert lead.lead_code(err) == 158 + code == lead.lead_code_for_x509(code)
     assert err.alert_sent is not None
     assert isinstance(failed.get("server") or next_error(s), d.TLSAlertReceived)
 
@@ -358,7 +358,7 @@ def test_callback_veto_of_good_chain(pki):
                 make_config(pki, "server"))
     err = drive(c, s)[1]["client"]
     assert isinstance(err, d.CertificateVerifyError)
-    assert err.verify_code == 50 and err.lead_code == 191
+    assert err.verify_code == 50 and lead.lead_code(err) == 191
 
 
 def test_callback_accepts_expired(pki, pki_ec, issue):
@@ -410,14 +410,14 @@ def test_bad_key_password(pki, password, missing):
     with pytest.raises(d.KeyPasswordError) as info:
         d.new_connection(server, "server")
     assert info.value.missing is missing
-    assert info.value.lead_code == E.LEAD_PRIVATE_KEY_LOAD_FAILED
+    assert lead.lead_code(info.value) == lead.DICOM_ERROR_PRIVATE_KEY_LOAD_FAILED
 
 
 def test_key_mismatch(pki):
     cfg = make_config(pki, "client", cert_file=pki.client_cert, key_file=pki.server_key)
     with pytest.raises(d.KeyMismatchError) as info:
         d.new_connection(cfg, "client")
-    assert info.value.lead_code == E.LEAD_KEYS_MISMATCH
+    assert lead.lead_code(info.value) == lead.DICOM_ERROR_KEYS_MISMATCH
 
 
 # ---- what libssl cannot run, and legacy warnings -----------------------------------------------
@@ -429,7 +429,7 @@ def test_engine_unavailable(pki, kw, role):
     with pytest.raises(d.EngineUnavailableError,
                        match="TLS_DHE_RSA_WITH_CAMELLIA_128_GCM_SHA256|TLS_RSA_WITH_3DES_EDE") as info:
         d.new_connection(cfg, role)
-    assert info.value.lead_code == E.LEAD_TLS_DLL_NOT_LOADED
+    assert lead.lead_code(info.value) == lead.DICOM_ERROR_TLS_DLL_NOT_LOADED
 
 
 @pytest.mark.parametrize("kw,named", [

@@ -13,10 +13,7 @@ from conftest import REQUIRE_PEERS
 
 from dicomtls.errors import ConfigurationError, UnknownCipherSuiteError
 from dicomtls.tls import suites as S
-from dicomtls.tls.suites import (
-    ALL_SUITES, LEAD_SUITES, LeadAuthMethod, LeadEncryptionMethod,
-    LeadKeyExchangeMethod, LeadMacMethod, by_code, lookup, tls12_suites, tls13_suites,
-)
+from dicomtls.tls.suites import ALL_SUITES, by_code, lookup, tls12_suites, tls13_suites
 from dicomtls.tls.versions import TLSVersion
 
 OPENSSL = shutil.which("openssl")
@@ -220,7 +217,6 @@ def test_bits():
 @pytest.mark.parametrize("key", [
     "TLS_RSA_WITH_3DES_EDE_CBC_SHA", "tls_rsa_with_3des_ede_cbc_sha", "  DES-CBC3-SHA ",
     "des-cbc3-sha", 0x000A, 10, "0x000A", "0x000a", "000A", "0xA", "0x00,0x0A",
-    "RsaWith3DesEdeCbcSha",
 ])
 def test_lookup_key_types(key):
     assert lookup(key).code == 0x000A
@@ -231,7 +227,6 @@ def test_lookup_suite_instance_and_aliases():
     assert lookup(s) is s
     assert lookup("EDH-RSA-DES-CBC3-SHA").code == 0x0016
     assert lookup("DHE-RSA-DES-CBC3-SHA").code == 0x0016
-    assert lookup("TLS_DHE_RSA_AES256_SHA").code == 0x0039
     assert lookup("TLS_AES_128_GCM_SHA256").code == 0x1301
     assert lookup("ecdh-rsa-aes128-gcm-sha256").code == 0xC031
 
@@ -259,70 +254,12 @@ def test_by_code():
     assert by_code("zz") is None
 
 
-LEAD_TABLE = {
-    0x12: (0x0015, "DheRsaWithDesCbcSha"),
-    0x13: (0x0016, "DheRsaWith3DesEdeCbcSha"),
-    0x14: (0x0039, "DheRsaAes256Sha"),
-    0x15: (0x002F, "RsaWithAes128CbcSha"),
-    0x16: (0x000A, "RsaWith3DesEdeCbcSha"),
-    0x17: (0x009E, "DheRsaWithAes128GcmSha256"),
-    0x18: (0xC02F, "EcdheRsaWithAes128GcmSha256"),
-    0x19: (0x009F, "DheRsaWithAes256GcmSha384"),
-    0x1A: (0xC030, "EcdheRsaWithAes256GcmSha384"),
-}
-
-
-def test_lead_ordinals():
-    assert list(LEAD_SUITES) == list(range(0x12, 0x1B))
-    for ordinal, (code, name) in LEAD_TABLE.items():
-        s = LEAD_SUITES[ordinal]
-        assert (s.code, s.lead_value, s.lead_name) == (code, ordinal, name)
-    others = [s for s in ALL_SUITES if s.code not in {c for c, _ in LEAD_TABLE.values()}]
-    assert all(s.lead_value is None and s.lead_name is None for s in others)
-    assert lookup(0x0009).lead_value is None   # LEAD's single-DES suite is the DHE one
-
-
-def test_lead_getters_3des_des():
-    tdes = lookup("DES-CBC3-SHA")
-    assert tdes.lead_encryption_method() == 2 == LeadEncryptionMethod.THREE_DES
-    assert tdes.lead_mac_method() == 0x10
-    assert tdes.lead_key_exchange_method() == 0x41
-    assert tdes.lead_auth_method() == 0x20
-    dhe_tdes = LEAD_SUITES[0x13]
-    assert dhe_tdes.lead_encryption_method() == 2
-    assert dhe_tdes.lead_key_exchange_method() == 0x40          # RSA-signed DHE
-    des = LEAD_SUITES[0x12]
-    assert des.lead_encryption_method() == 1
-    assert des.lead_mac_method() == 0x10
-    assert lookup(0x0009).lead_encryption_method() == 1
-    assert lookup(0x0009).lead_key_exchange_method() == 0x41
-
-
-def test_lead_getters_modern():
-    gcm = LEAD_SUITES[0x18]                                      # ECDHE-RSA-AES128-GCM-SHA256
-    assert gcm.lead_encryption_method() == 7
-    assert gcm.lead_mac_method() == 0x14
-    assert gcm.lead_key_exchange_method() == 0x45
-    assert gcm.lead_auth_method() == 0x20
-    dhe_gcm = LEAD_SUITES[0x19]
-    assert (dhe_gcm.lead_encryption_method(), dhe_gcm.lead_key_exchange_method()) == (7, 0x40)
-    assert lookup(0x0032).lead_key_exchange_method() == LeadKeyExchangeMethod.DH_DSS == 0x43
-    assert lookup(0x0032).lead_auth_method() == LeadAuthMethod.DSS == 0x21
-    assert lookup(0xC02B).lead_auth_method() == 0x23
-    assert lookup(0xC031).lead_key_exchange_method() == 0x46
-    assert lookup(0xC031).lead_auth_method() == 0x22
-    assert lookup(0x1301).lead_key_exchange_method() == 0x47
-    assert lookup(0x1301).lead_auth_method() == 0x24
-    assert lookup(0x0041).lead_encryption_method() == 8
-    assert lookup(0xCCA8).lead_encryption_method() == 9
-    assert lookup(0x0002).lead_encryption_method() == 0
-    assert lookup(0x0001).lead_mac_method() == LeadMacMethod.MD5 == 0x11
-    assert lookup(0x003C).lead_mac_method() == 0x12
-    assert lookup(0xC028).lead_mac_method() == 0x13
-    for s in ALL_SUITES:   # every suite has an answer for every getter
-        for getter in (s.lead_encryption_method, s.lead_mac_method,
-                       s.lead_key_exchange_method, s.lead_auth_method):
-            assert isinstance(getter(), int)
+def test_lead_names_are_not_registry_names():
+    """LEADTOOLS' .NET/C suite names belong to the facade (``ldicomnet.suites.to_suite``)."""
+    for name in ("RsaWith3DesEdeCbcSha", "TLS_DHE_RSA_AES256_SHA"):
+        with pytest.raises(UnknownCipherSuiteError):
+            lookup(name)
+    assert not any(k.startswith("lead") for k in lookup(0x002F).to_dict())
 
 
 def test_to_dict_is_json_ready():

@@ -9,6 +9,7 @@ import pytest
 
 import dicomtls
 from dicomtls.errors import CertificateVerifyError
+from dicomtls.ldicomnet import lead_code
 
 from conftest import require_binary
 
@@ -71,7 +72,7 @@ def test_verify_depth_counts_intermediates(pki, tmp_path):
     with pytest.raises(CertificateVerifyError) as info:
         handshake(client_cfg(pki, verify_depth=0), server)
     assert info.value.verify_code == 22          # X509_V_ERR_CERT_CHAIN_TOO_LONG
-    assert info.value.lead_code == 180           # LEAD DICOM_ERROR_CERT_CHAIN_TOO_LONG
+    assert lead_code(info.value) == 180          # LEAD DICOM_ERROR_CERT_CHAIN_TOO_LONG
     cs, _ = handshake(client_cfg(pki, verify_depth=1), server)
     assert len(cs.peer_certificates) == 3 and cs.peer_authenticated
 

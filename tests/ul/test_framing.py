@@ -8,8 +8,8 @@ import pytest
 from dicomtls.errors import (ABORT_INVALID_PDU_PARAMETER_VALUE, ABORT_UNRECOGNIZED_PDU, PDUError)
 from dicomtls.ul import (PDV, AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, AReleaseRP, AReleaseRQ,
                          PDataTF, PDUReader, decode_pdu, read_pdu_header)
-from dicomtls.ul.items import (ImplementationClassUID, MaximumLength, PresentationContextAC,
-                               PresentationContextRQ, UserInformation)
+from dicomtls.ul.items import PresentationContextAC, PresentationContextRQ
+from dicomtls.ul.user_info import ImplementationClassUID, MaximumLength, UserInformation
 
 H = bytes.fromhex
 MiB = 1 << 20

@@ -7,12 +7,12 @@ import pytest
 
 from dicomtls.errors import (ABORT_INVALID_PDU_PARAMETER_VALUE, ABORT_UNEXPECTED_PDU_PARAMETER,
                              ABORT_UNRECOGNIZED_PDU_PARAMETER, PDUError)
-from dicomtls.ul.items import (ApplicationContextItem, AsynchronousOperationsWindow,
-                               ImplementationClassUID, ImplementationVersionName, MaximumLength,
-                               PresentationContextAC, PresentationContextRQ, SCPSCURoleSelection,
-                               SOPClassCommonExtendedNegotiation, SOPClassExtendedNegotiation,
-                               UnknownSubItem, UserIdentityAC, UserIdentityRQ, UserInformation,
-                               decode_uid, encode_uid)
+from dicomtls.ul.items import (ApplicationContextItem, PresentationContextAC,
+                               PresentationContextRQ, decode_uid, encode_uid)
+from dicomtls.ul.user_info import (AsynchronousOperationsWindow, ImplementationClassUID,
+                                   ImplementationVersionName, MaximumLength, SCPSCURoleSelection,
+                                   SOPClassCommonExtendedNegotiation, SOPClassExtendedNegotiation,
+                                   UnknownSubItem, UserIdentityAC, UserIdentityRQ, UserInformation)
 
 H = bytes.fromhex
 VERIFICATION = b"1.2.840.10008.1.1"  # 17 bytes

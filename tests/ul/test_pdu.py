@@ -14,11 +14,11 @@ from dicomtls.errors import (ABORT_INVALID_PDU_PARAMETER_VALUE, ABORT_REASON_NOT
                              ABORT_UNRECOGNIZED_PDU_PARAMETER, PDUError)
 from dicomtls.ul import (PDV, AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, AReleaseRP, AReleaseRQ,
                          PDataTF, decode_pdu, encode_pdv_header)
-from dicomtls.ul.items import (AsynchronousOperationsWindow, ImplementationClassUID,
-                               ImplementationVersionName, MaximumLength, PresentationContextAC,
-                               PresentationContextRQ, SCPSCURoleSelection,
-                               SOPClassCommonExtendedNegotiation, SOPClassExtendedNegotiation,
-                               UnknownSubItem, UserIdentityAC, UserIdentityRQ, UserInformation)
+from dicomtls.ul.items import PresentationContextAC, PresentationContextRQ
+from dicomtls.ul.user_info import (AsynchronousOperationsWindow, ImplementationClassUID,
+                                   ImplementationVersionName, MaximumLength, SCPSCURoleSelection,
+                                   SOPClassCommonExtendedNegotiation, SOPClassExtendedNegotiation,
+                                   UnknownSubItem, UserIdentityAC, UserIdentityRQ, UserInformation)
 
 H = bytes.fromhex
 APP_CONTEXT = b"1.2.840.10008.3.1.1.1"  # 21 bytes

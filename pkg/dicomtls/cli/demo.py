@@ -21,14 +21,16 @@ from ..tls.config import TLSConfig
 from ..tls.engines import select_engine
 from ..tls.profiles import PROFILES
 from ..tls.versions import TLSVersion
+from .options import bounded
 
 CHUNK = 1024 * 1024
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="run a TLS server and client on loopback with a dev PKI")
-    p.add_argument("--mib", type=int, default=64, help="MiB to send through the raw TLS session")
-    p.add_argument("--objects", type=int, default=64,
+    p.add_argument("--mib", type=bounded(int, 1, 1 << 20), default=64,
+                   help="MiB to send through the raw TLS session")
+    p.add_argument("--objects", type=bounded(int, -1, 1 << 20), default=64,
                    help="synthetic 1 MiB objects stored beside pydicom's samples (-1: skip DICOM)")
     p.add_argument("--pki-dir", help="where the dev PKI lives (default: a cache directory)")
     p.set_defaults(func=cmd_demo)

@@ -1,5 +1,6 @@
 """`dicomtls echo` (C-ECHO SCU, like DCMTK echoscu), `dicomtls echo-server` (Verification SCP),
-`dicomtls store` (C-STORE SCU, like storescu) and `dicomtls serve` (Storage + Verification SCP).
+`dicomtls store` (C-STORE SCU, like storescu) and `dicomtls serve` (the SCP of the services
+named by --services: Verification, Storage, Query/Retrieve, MPPS, Storage Commitment).
 
 Plain TCP unless ``--tls`` is given; then the shared TLS options (--cert, --key, --ca, --profile,
 ...) configure the connection.
@@ -7,13 +8,15 @@ Plain TCP unless ``--tls`` is given; then the shared TLS options (--cert, --key,
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
 from ..dimse.status import status_name
 from ..errors import DicomTLSError
-from ..io.association_runner import VerificationServer, associate
-from .tls_options import add_tls_options, config_from_args
+from ..io.association_runner import associate
+from ..io.server import VerificationServer
+from .options import add_client_arguments, add_server_arguments, bounded, tls_config_of
 
 
 TLS_PORT = 2762     # DICOM over TLS (PS3.15 B.1, IANA "dicom-tls")
@@ -24,13 +27,18 @@ PLAIN_PORT = 11112  # DICOM (IANA "dicom")
 #: does not import the storage modules).
 ASYNC_WINDOW = 8
 
+#: What `serve --services` can offer, and its default.
+SERVICES = ("echo", "store", "qr", "mpps", "commitment")
+DEFAULT_SERVICES = "echo,store,qr"
 
-def _window(text: str) -> int:
-    import argparse
-    value = int(text)
-    if not 1 <= value <= 0xFFFF:
-        raise argparse.ArgumentTypeError(f"must be 1-65535, not {value}")
-    return value
+
+def _services(text: str) -> tuple:
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in SERVICES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{', '.join(unknown) or 'nothing'}: choose from "
+                                         f"{', '.join(SERVICES)}")
+    return names
 
 
 def _port(args) -> int:
@@ -39,63 +47,39 @@ def _port(args) -> int:
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("echo", help="C-ECHO a DICOM peer (Verification SCU, like echoscu)")
-    p.add_argument("host")
-    p.add_argument("port", type=int)
-    p.add_argument("--aet", default="DICOMTLS", help="our (calling) AE title")
-    p.add_argument("--aec", default="ANY-SCP", help="the peer's (called) AE title")
-    p.add_argument("--tls", action="store_true", help="use TLS with the TLS options below")
-    p.add_argument("--server-name", help="SNI name (default: HOST)")
-    p.add_argument("--repeat", type=int, default=1, metavar="N", help="send N C-ECHO requests")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--timeout", type=float, default=30.0)
-    add_tls_options(p)
-    p.set_defaults(func=cmd_echo, role="client")
+    add_client_arguments(p, timeout=30.0)
+    p.add_argument("--repeat", type=bounded(int, 1, 1 << 20), default=1, metavar="N",
+                   help="send N C-ECHO requests")
+    p.set_defaults(func=cmd_echo)
 
     p = sub.add_parser("echo-server", help="Verification SCP answering C-ECHO (for tests)")
-    p.add_argument("port", type=int)
-    p.add_argument("--bind", default="127.0.0.1")
-    p.add_argument("--aet", default=None,
-                   help="our AE title; requests calling another one are rejected "
-                        "(default: accept any)")
-    p.add_argument("--tls", action="store_true", help="use TLS with the TLS options below")
-    p.add_argument("--once", action="store_true", help="serve one association, then exit")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--timeout", type=float, default=30.0)
-    add_tls_options(p)
-    p.set_defaults(func=cmd_echo_server, role="server")
+    add_server_arguments(p, timeout=30.0)
+    p.set_defaults(func=cmd_echo_server)
 
     p = sub.add_parser("store", help="C-STORE files and directories (recursive) on one "
                                      "association (Storage SCU, like storescu)")
-    p.add_argument("host")
-    p.add_argument("port", type=int,
-                   help=f"the peer's port (DICOM: {TLS_PORT} with TLS, {PLAIN_PORT} without)")
+    add_client_arguments(p, timeout=60.0, json_help="print the summary as JSON",
+                         port_help=f"the peer's port (DICOM: {TLS_PORT} with TLS, {PLAIN_PORT} "
+                                   f"without)")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--aet", default="DICOMTLS", help="our (calling) AE title")
-    p.add_argument("--aec", default="ANY-SCP", help="the peer's (called) AE title")
-    p.add_argument("--tls", action="store_true", help="use TLS with the TLS options below")
-    p.add_argument("--server-name", help="SNI name (default: HOST)")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
-    p.add_argument("--timeout", type=float, default=60.0)
-    p.add_argument("--async-window", type=_window, default=ASYNC_WINDOW, metavar="N",
+    p.add_argument("--async-window", type=bounded(int, 1, 0xFFFF), default=ASYNC_WINDOW,
+                   metavar="N",
                    help=f"C-STORE requests to keep outstanding if the peer agrees (PS3.7 "
                         f"asynchronous operations window; default {ASYNC_WINDOW}; 1: one at a "
                         f"time and nothing proposed, like storescu)")
-    add_tls_options(p)
-    p.set_defaults(func=cmd_store, role="client")
+    p.set_defaults(func=cmd_store)
 
-    p = sub.add_parser("serve", help="Verification + Storage + Query/Retrieve SCP over --out")
-    p.add_argument("port", type=int, nargs="?",
-                   help=f"default {TLS_PORT} with --tls, {PLAIN_PORT} without")
+    p = sub.add_parser("serve", help="DICOM SCP over --out: Verification, Storage and "
+                                     "Query/Retrieve by default; MPPS and Storage Commitment")
+    add_server_arguments(p, timeout=60.0, json_help="one JSON line per association",
+                         port_help=f"default {TLS_PORT} with --tls, {PLAIN_PORT} without")
     p.add_argument("--out", required=True, metavar="DIR", help="where received files go")
-    p.add_argument("--bind", default="127.0.0.1")
-    p.add_argument("--aet", default=None,
-                   help="our AE title; requests calling another one are rejected "
-                        "(default: accept any)")
-    p.add_argument("--tls", action="store_true", help="use TLS with the TLS options below")
-    p.add_argument("--once", action="store_true", help="serve one association, then exit")
-    p.add_argument("--json", action="store_true", help="one JSON line per association")
-    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--services", type=_services, default=_services(DEFAULT_SERVICES),
+                   metavar="LIST",
+                   help=f"comma-separated, from {', '.join(SERVICES)} (default "
+                        f"{DEFAULT_SERVICES}); MPPS instances are kept as DICOM JSON in "
+                        f"DIR/mpps, Storage Commitment answers from what DIR holds")
     p.add_argument("--ae-table", metavar="FILE",
                    help='C-MOVE destinations, JSON {"AE": ["host", port]}')
     p.add_argument("--no-fsync", dest="fsync", action="store_false",
@@ -103,17 +87,16 @@ def add_parsers(sub) -> None:
                         "faster, but a system crash or power loss may lose or truncate files "
                         "already answered with success; by default each file is fsynced "
                         "before it is renamed and answered")
-    add_tls_options(p)
-    p.set_defaults(func=cmd_serve, role="server")
+    p.set_defaults(func=cmd_serve)
 
 
 def cmd_echo(args) -> int:
-    config = config_from_args(args) if args.tls else None
+    config = tls_config_of(args)
     assoc = associate(args.host, args.port, tls_config=config, called_ae=args.aec,
                       calling_ae=args.aet, timeout=args.timeout, server_name=args.server_name)
     statuses = []
     try:
-        for _ in range(max(1, args.repeat)):
+        for _ in range(args.repeat):
             statuses.append(assoc.echo())
     except BaseException:
         assoc.abort()
@@ -137,34 +120,39 @@ def cmd_echo(args) -> int:
     return 0
 
 
+def _echo_lines(result) -> str:
+    if result.handshake_failed:
+        return result.summary()
+    line = (f"association {result.calling_ae} -> {result.called_ae}: {result.outcome}, "
+            f"{result.echoes} C-ECHO" + (f" ({result.error})" if result.error else ""))
+    return line if result.session is None else f"{result.session.summary()}\n{line}"
+
+
 def cmd_echo_server(args) -> int:
-    config = config_from_args(args) if args.tls else None
-
-    def report(result):
-        if args.json:
-            sys.stdout.write(json.dumps(result.to_dict()) + "\n")
-        elif result.handshake_failed:
-            sys.stdout.write(result.summary() + "\n")
-        else:
-            if result.session is not None:
-                sys.stdout.write(result.session.summary() + "\n")
-            sys.stdout.write(f"association {result.calling_ae} -> {result.called_ae}: "
-                             f"{result.outcome}, {result.echoes} C-ECHO"
-                             + (f" ({result.error})" if result.error else "") + "\n")
-        sys.stdout.flush()
-
-    server = VerificationServer(args.bind, args.port, tls_config=config, ae_title=args.aet,
-                                timeout=args.timeout, on_result=report)
-    host, port = server.address
-    # On stderr, so stdout stays pure JSON with --json; scripts wait for this line.
-    sys.stderr.write(f"echo-server listening on {host}:{port}"
-                     f"{' (TLS)' if config else ''}\n")
-    sys.stderr.flush()
+    server = VerificationServer(args.bind, args.port, tls_config=tls_config_of(args),
+                                ae_title=args.aet, timeout=args.timeout,
+                                on_result=_reporter(args, _echo_lines))
     return _run_server(server, args)
 
 
-def _run_server(server, args) -> int:
-    """Serve one association (--once: exit 0 only if it was released) or until interrupted."""
+def _reporter(args, describe=lambda result: result.summary()):
+    """``on_result`` of a server command: one JSON line per association with --json, else
+    ``describe(result)``."""
+    def report(result) -> None:
+        sys.stdout.write((json.dumps(result.to_dict()) if args.json else describe(result))
+                         + "\n")
+        sys.stdout.flush()
+    return report
+
+
+def _run_server(server, args, detail: str = "") -> int:
+    """Say where the server listens (and ``detail``) on stderr, then serve one association
+    (--once: exit 0 only if it was released) or until interrupted. On stderr, so stdout stays
+    pure JSON with --json; scripts wait for this line."""
+    host, port = server.address
+    sys.stderr.write(f"{args.command} listening on {host}:{port}"
+                     f"{' (TLS)' if server.tls_config else ''}{detail}\n")
+    sys.stderr.flush()
     try:
         if args.once:
             result = server.serve_one()
@@ -182,7 +170,7 @@ def _run_server(server, args) -> int:
 
 def cmd_store(args) -> int:
     from ..storage.scu import store  # lazily: start-up time counts for every store
-    config = config_from_args(args) if args.tls else None
+    config = tls_config_of(args)
     port = args.port
     last = [0.0]
 
@@ -230,25 +218,50 @@ def load_ae_table(path) -> dict:
     return {str(ae): (str(hp[0]), int(hp[1])) for ae, hp in raw.items()}
 
 
-def cmd_serve(args) -> int:
-    from ..qr.scp import QRServer  # pydicom's UID tables: only the SCP needs them
+def serve_services(names, out: str, *, tls_config=None, ae_table=None, ae_title=None,
+                   timeout: float = 60.0, fsync: bool = True) -> list:
+    """The service factories of `serve --services NAMES` over the directory ``out``: what
+    several services share (the directory's index, the MPPS store) is made once here."""
     import os
-    config = config_from_args(args) if args.tls else None
+    from functools import partial
+    from ..io.services import VerificationService
+    factories: list = [VerificationService] if "echo" in names else []
+    if "store" in names:
+        from ..storage.scp import StorageService  # pydicom's UID tables: only the SCP needs them
+        factories.append(partial(StorageService, out, fsync=fsync))
+    index = None
+    if "qr" in names or "commitment" in names:
+        from ..qr.index import StorageIndex
+        index = StorageIndex(out)
+    if "qr" in names:
+        from ..qr.scp import QueryRetrieveService
+        qr = QueryRetrieveService(index, ae_table=ae_table, tls_config=tls_config,
+                                  ae_title=ae_title or "DICOMTLS", timeout=timeout)
+        factories.append(lambda: qr)
+    if "mpps" in names or "commitment" in names:
+        from ..nservices import (MPPS_SOP_CLASS, STORAGE_COMMITMENT_SOP_CLASS, MPPSService,
+                                 NServices, StorageCommitmentService)
+        handlers: dict = {}
+        if "mpps" in names:
+            handlers[MPPS_SOP_CLASS] = MPPSService(os.path.join(out, "mpps"), fsync=fsync)
+        if "commitment" in names:
+            handlers[STORAGE_COMMITMENT_SOP_CLASS] = StorageCommitmentService(
+                index, retrieve_ae=ae_title)
+        factories.append(partial(NServices, handlers))
+    return factories
+
+
+def cmd_serve(args) -> int:
+    import os
+    from ..io.server import AssociationServer
+    config = tls_config_of(args)
     os.makedirs(args.out, exist_ok=True)
     table = load_ae_table(args.ae_table) if args.ae_table else {}
-
-    def report(result):
-        if args.json:
-            sys.stdout.write(json.dumps(result.to_dict()) + "\n")
-        else:
-            sys.stdout.write(result.summary() + "\n")
-        sys.stdout.flush()
-
-    server = QRServer(args.out, args.bind, _port(args), tls_config=config, ae_table=table,
-                      ae_title=args.aet, timeout=args.timeout, on_result=report,
-                      fsync=args.fsync)
-    host, port = server.address
-    sys.stderr.write(f"serve listening on {host}:{port}{' (TLS)' if config else ''}, "
-                     f"writing to {args.out}{'' if args.fsync else ' without fsync'}\n")
-    sys.stderr.flush()
-    return _run_server(server, args)
+    services = serve_services(args.services, args.out, tls_config=config, ae_table=table,
+                              ae_title=args.aet, timeout=args.timeout, fsync=args.fsync)
+    server = AssociationServer(args.bind, _port(args), services=services, tls_config=config,
+                               ae_title=args.aet, timeout=args.timeout,
+                               on_result=_reporter(args))
+    return _run_server(server, args, f", writing to {args.out}"
+                                     f"{'' if args.fsync else ' without fsync'}; services "
+                                     f"{','.join(args.services)}")

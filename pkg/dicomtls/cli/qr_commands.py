@@ -6,62 +6,46 @@ from __future__ import annotations
 import json
 import sys
 
-from .tls_options import add_tls_options, config_from_args
+from .options import add_client_arguments, bounded, tls_config_of
+
+COUNT = bounded(int, 1, 1 << 31)
 
 
 def _common(p) -> None:
-    p.add_argument("host")
-    p.add_argument("port", type=int)
+    add_client_arguments(p, timeout=60.0, json_help="print the result as JSON")
     p.add_argument("-k", action="append", default=[], dest="keys", metavar="KEY[=V]",
                    help="query key, DCMTK style: QueryRetrieveLevel=STUDY, PatientID=12*, "
                         "StudyInstanceUID (empty: a return key); repeatable")
     p.add_argument("--model", choices=("study", "patient"), default="study",
                    help="information model: Study Root (default) or Patient Root")
-    p.add_argument("--aet", default="DICOMTLS", help="our (calling) AE title")
-    p.add_argument("--aec", default="ANY-SCP", help="the peer's (called) AE title")
-    p.add_argument("--tls", action="store_true", help="use TLS with the TLS options below")
-    p.add_argument("--server-name", help="SNI name (default: HOST)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--timeout", type=float, default=60.0)
-    add_tls_options(p)
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("find", help="C-FIND (Q/R SCU, like findscu)")
     _common(p)
-    p.add_argument("--max", type=int, metavar="N", help="C-CANCEL after N matches")
-    p.set_defaults(func=cmd_find, role="client")
+    p.add_argument("--max", type=COUNT, metavar="N", help="C-CANCEL after N matches")
+    p.set_defaults(func=cmd_find)
     p = sub.add_parser("move", help="C-MOVE to another AE (Q/R SCU, like movescu)")
     _common(p)
     p.add_argument("--dest", required=True, metavar="AE", help="move destination AE title")
     _cancel_option(p)
-    p.set_defaults(func=cmd_move, role="client")
+    p.set_defaults(func=cmd_move)
     p = sub.add_parser("get", help="C-GET into a directory (Q/R SCU, like getscu)")
     _common(p)
     p.add_argument("--out", required=True, metavar="DIR", help="where received files go")
     _cancel_option(p)
-    p.set_defaults(func=cmd_get, role="client")
-
-
-def _positive(text: str) -> int:
-    import argparse
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
+    p.set_defaults(func=cmd_get)
 
 
 def _cancel_option(p) -> None:
-    p.add_argument("--cancel-after", type=_positive, metavar="N",
+    p.add_argument("--cancel-after", type=COUNT, metavar="N",
                    help="send C-CANCEL after N Pending responses (the SCP stops between "
                         "sub-operations and answers 0xFE00 Cancel)")
 
 
-
 def _assoc_kw(args) -> dict:
-    return {"tls_config": config_from_args(args) if args.tls else None,
-            "called_ae": args.aec, "calling_ae": args.aet, "timeout": args.timeout,
-            "server_name": args.server_name}
+    return {"tls_config": tls_config_of(args), "called_ae": args.aec, "calling_ae": args.aet,
+            "timeout": args.timeout, "server_name": args.server_name}
 
 
 def _finish(args, what: str, result) -> int:
@@ -99,30 +83,31 @@ def _keys(args):
         return None
 
 
-def cmd_find(args) -> int:
-    from ..qr.scu import find
+def _query(args, what: str, run) -> int:
+    """Run ``run(identifier)`` (a ``qr.scu`` call) on the -k keys and print its result; 2 for
+    keys that do not parse."""
     identifier = _keys(args)
     if identifier is None:
         return 2
-    return _finish(args, "C-FIND", find(args.host, args.port, identifier, model=args.model,
-                                        max_results=args.max, **_assoc_kw(args)))
+    return _finish(args, what, run(identifier))
+
+
+def cmd_find(args) -> int:
+    from ..qr.scu import find
+    return _query(args, "C-FIND", lambda identifier: find(
+        args.host, args.port, identifier, model=args.model, max_results=args.max,
+        **_assoc_kw(args)))
 
 
 def cmd_move(args) -> int:
     from ..qr.scu import move
-    identifier = _keys(args)
-    if identifier is None:
-        return 2
-    return _finish(args, "C-MOVE", move(args.host, args.port, args.dest, identifier,
-                                        model=args.model, cancel_after=args.cancel_after,
-                                        **_assoc_kw(args)))
+    return _query(args, "C-MOVE", lambda identifier: move(
+        args.host, args.port, args.dest, identifier, model=args.model,
+        cancel_after=args.cancel_after, **_assoc_kw(args)))
 
 
 def cmd_get(args) -> int:
     from ..qr.scu import get
-    identifier = _keys(args)
-    if identifier is None:
-        return 2
-    return _finish(args, "C-GET", get(args.host, args.port, args.out, identifier,
-                                      model=args.model, cancel_after=args.cancel_after,
-                                      **_assoc_kw(args)))
+    return _query(args, "C-GET", lambda identifier: get(
+        args.host, args.port, args.out, identifier, model=args.model,
+        cancel_after=args.cancel_after, **_assoc_kw(args)))

@@ -17,6 +17,7 @@ from ..tls.profiles import DEFAULT_PROFILE, get_profile
 from ..errors import alert_name
 from ..scan import ACCEPTED, NEEDS_CLIENT_CERT, scan, version_label
 from ..tls.versions import TLSVersion
+from .options import bounded
 from .tls_options import add_tls_options, config_from_args
 
 VERSION_NAMES = {v.short: v for v in TLSVersion}
@@ -38,18 +39,6 @@ def parse_versions(text: str) -> tuple[TLSVersion, ...]:
     return tuple(sorted(out))
 
 
-def _bounded(kind, low, high):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is outside {low}..{high}")
-        return value
-    return parse
-
-
 def add_parsers(sub) -> None:
     p = sub.add_parser(
         "scan", help="probe which TLS versions and ciphersuites a server accepts",
@@ -60,14 +49,14 @@ def add_parsers(sub) -> None:
                     "certificate (--peer-cert is not used); with --ca the chain is checked once. "
                     "--cipher or --profile limit the suites scanned.")
     p.add_argument("host")
-    p.add_argument("port", type=_bounded(int, 1, 65535))
+    p.add_argument("port", type=bounded(int, 1, 65535))
     p.add_argument("--versions", type=parse_versions, default=tuple(TLSVersion), metavar="RANGE",
                    help="versions to probe: 1.0-1.3 (default), 1.2, 1.0-1.2, 1.2,1.3")
-    p.add_argument("--timeout", type=_bounded(float, 0.05, 600), default=5.0,
+    p.add_argument("--timeout", type=bounded(float, 0.05, 600), default=5.0,
                    help="seconds per handshake (default 5)")
-    p.add_argument("--max-time", type=_bounded(float, 0.1, 86400), default=300.0,
+    p.add_argument("--max-time", type=bounded(float, 0.1, 86400), default=300.0,
                    help="seconds for the whole scan; later probes are skipped (default 300)")
-    p.add_argument("--parallel", type=_bounded(int, 1, 16), default=4,
+    p.add_argument("--parallel", type=bounded(int, 1, 16), default=4,
                    help="handshakes at a time (default 4)")
     p.add_argument("--server-name", help="SNI name (default: HOST unless it is an address)")
     p.add_argument("--accepted-only", action="store_true",

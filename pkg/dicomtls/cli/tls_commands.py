@@ -12,6 +12,7 @@ from ..io.tls_socket import connect, handshake_failure_text, listen, peer_name, 
 from ..tls.config import TLSConfig
 from ..tls.profiles import PROFILES, get_profile
 from ..tls.suites import ALL_SUITES
+from .options import add_client_arguments, add_server_arguments, bounded
 from .tls_options import add_tls_options, config_from_args, print_session, unescape
 
 PATTERN = bytes(range(256)) * 4096  # 1 MiB of a known pattern for --send-bytes
@@ -19,27 +20,18 @@ PATTERN = bytes(range(256)) * 4096  # 1 MiB of a known pattern for --send-bytes
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("tls-server", help="TLS debug server (like openssl s_server)")
-    p.add_argument("port", type=int)
-    p.add_argument("--bind", default="127.0.0.1")
+    add_server_arguments(p, timeout=30.0, dicom=False)
     p.add_argument("--echo", action="store_true", help="echo back what each client sends")
     p.add_argument("--sink", action="store_true",
                    help="discard what clients send; report bytes and MB/s")
-    p.add_argument("--once", action="store_true", help="serve one client, then exit")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--timeout", type=float, default=30.0, help="per-client socket timeout (s)")
-    add_tls_options(p)
-    p.set_defaults(func=cmd_tls_server, role="server")
+    p.set_defaults(func=cmd_tls_server)
 
     p = sub.add_parser("tls-client", help="TLS debug client (like openssl s_client)")
-    p.add_argument("host")
-    p.add_argument("port", type=int)
+    add_client_arguments(p, timeout=30.0, dicom=False)
     p.add_argument("--send", metavar="TEXT", help="send TEXT (\\r \\n escapes) and print the reply")
-    p.add_argument("--send-bytes", type=int, metavar="N", help="send N bytes of a test pattern")
-    p.add_argument("--server-name", help="SNI name (default: HOST unless it is an address)")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--timeout", type=float, default=30.0)
-    add_tls_options(p)
-    p.set_defaults(func=cmd_tls_client, role="client")
+    p.add_argument("--send-bytes", type=bounded(int, 0, 1 << 40), metavar="N",
+                   help="send N bytes of a test pattern")
+    p.set_defaults(func=cmd_tls_client)
 
     p = sub.add_parser("check-tls", help="load and check a TLS configuration (key, password, "
                                          "certificate, trust store, engine) without connecting")

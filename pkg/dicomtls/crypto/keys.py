@@ -1,4 +1,4 @@
-"""Private keys: decoding with a LEAD-style password callback, generation and export.
+"""Private keys: decoding with an OpenSSL-style password callback, generation and export.
 
 The password callback has LEADTOOLS' ``OnPrivateKeyPassword`` semantics, which are OpenSSL's
 ``pem_password_cb``: it receives the buffer size and the read/write flag (0 = decrypting a key,

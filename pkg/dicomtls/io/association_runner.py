@@ -2,9 +2,11 @@
 
 ``associate(...)`` opens the transport, negotiates and returns a ``ClientAssociation`` with
 ``echo()``, ``send_message()``/``receive_message()``, ``release()`` and ``abort()``.
-``serve_association(transport, ...)`` runs the acceptor side of one association as a Verification
-SCP; ``serve_echo_once`` accepts one connection and serves it; ``VerificationServer`` accepts in a
-loop, one thread per association.
+``serve_association(transport, services)`` runs the acceptor side of one association, routing
+its requests to the services (``io.services``: one ``typing.Protocol`` per service class);
+``serve_echo_once`` accepts one connection and serves it; ``io.server.AssociationServer``
+accepts in a loop, one thread per association, and ``VerificationServer`` is that server with
+the Verification service only.
 
 Both transports offer the same three calls (``sendall``, ``recv``, ``close``) plus ``settimeout``
 and ``session`` (the TLS SessionInfo, None for plain TCP); ``PlainTransport`` wraps a socket so.
@@ -13,28 +15,22 @@ TCP_NODELAY is always set: a DICOM exchange is request/response and Nagle would 
 
 from __future__ import annotations
 
-import errno
 import logging
 import socket
-import threading
-import time
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 from ..dimse.messages import C_CANCEL_RQ, C_ECHO_RQ, C_ECHO_RSP, DIMSEMessage, response_for
 from ..errors import (AssociationAborted, AssociationError, ConnectionClosedError, DicomTLSError,
                       LocalProtocolError)
-from ..tls.check import check_config
 from ..tls.config import TLSConfig
-from ..ul.association import (NEED_DATA, Aborted, AssociateRequested, Association, Established,
+from ..ul.association import (Aborted, AssociateRequested, Association, Established,
                               MessageReceived, Rejected, Released, ReleaseRequested)
-from ..ul.negotiation import (DEFAULT_MAX_PDU_LENGTH, DEFAULT_TRANSFER_SYNTAXES,
-                              IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION_SOP_CLASS, check_request)
+from ..ul.negotiation import (DEFAULT_MAX_PDU_LENGTH, VERIFICATION_SOP_CLASS,
+                              accept_in_proposer_order, check_request)
 from . import tls_socket
 from .served import ServedAssociation
-from .transport import (COALESCE, RECV_CHUNK, Driver, PlainTransport, _raw_socket,  # noqa: F401
-                        connect_transport, write_buffers)
-
-_Driver = Driver  # the name this module used before the driver moved to ``transport``
+from .services import Service, ServiceLink, ServiceRegistry, VerificationService
+from .transport import Driver, PlainTransport, connect_transport
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +53,7 @@ class ClientAssociation:
 
     def __init__(self, transport, assoc: Association, timeout: Optional[float], *,
                  on_request=None):
-        self._driver = _Driver(transport, assoc, timeout)
+        self._driver = Driver(transport, assoc, timeout)
         self.assoc = assoc
         self.transport = transport
         self.on_request = on_request
@@ -66,6 +62,12 @@ class ClientAssociation:
     @property
     def session(self):
         return getattr(self.transport, "session", None)
+
+    @property
+    def driver(self) -> Driver:
+        """The ``transport.Driver`` running this association (for services that read and answer
+        on it themselves, such as a C-GET SCU receiving its C-STOREs)."""
+        return self._driver
 
     @property
     def contexts(self):
@@ -253,7 +255,7 @@ def associate(host: str, port: int, *, tls_config: Optional[TLSConfig] = None,
     transport = connect_transport(host, port, tls_config, timeout, server_name)
     assoc = Association("requestor", max_pdu_length=max_pdu_length,
                         stream_datasets=stream_datasets)
-    driver = _Driver(transport, assoc, timeout)
+    driver = Driver(transport, assoc, timeout)
     try:
         assoc.request(called_ae, calling_ae, contexts, extra_user_items=extra_user_items)
         while True:
@@ -271,70 +273,39 @@ def associate(host: str, port: int, *, tls_config: Optional[TLSConfig] = None,
 
 
 # ---- acceptor ---------------------------------------------------------------------------
-VERIFICATION_ONLY = {VERIFICATION_SOP_CLASS: (IMPLICIT_VR_LITTLE_ENDIAN,) +
-                     tuple(ts for ts in DEFAULT_TRANSFER_SYNTAXES
-                           if ts != IMPLICIT_VR_LITTLE_ENDIAN)}
-
-
-def serve_association(transport, *, ae_title: Optional[str] = None,
+def serve_association(transport, services: Optional[Sequence[Service]] = None, *,
+                      ae_title: Optional[str] = None,
                       calling_aes: Optional[Iterable[str]] = None,
-                      supported: Mapping[str, Sequence[str]] = VERIFICATION_ONLY,
                       timeout: Optional[float] = 30.0,
-                      max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
-                      handler=None) -> ServedAssociation:
-    """Run one association as a Verification SCP until it ends; the transport is closed after.
-    ``ae_title`` None accepts any called AE title.
+                      max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH) -> ServedAssociation:
+    """Run one association until it ends, offering ``services`` (default: Verification only);
+    the transport is closed after. ``ae_title`` None accepts any called AE title.
 
-    ``handler`` adds services: an object with ``stream_datasets`` (see ``Association``),
-    ``accept_contexts(rq)`` (the A-ASSOCIATE-AC's contexts, or None for ``supported``),
-    ``handle(assoc, event, result) -> bool`` (True: the event was handled; called for every
-    event before the Verification logic) and ``close(result)`` (always called at the end, also
-    after an abort or a vanished peer: the place to discard partial work). Optional:
-    ``attach(driver)`` (given the ``transport.Driver`` before the first event, for services that
-    read while they answer) and ``accept_user_items(rq)`` (extra A-ASSOCIATE-AC sub-items)."""
-    assoc = Association("acceptor", supported=supported, max_pdu_length=max_pdu_length,
-                        stream_datasets=getattr(handler, "stream_datasets", False))
-    driver = _Driver(transport, assoc, timeout)
+    The contexts accepted are the union of what the services support (each proposed context
+    gets the proposer's first transfer syntax we support), the A-ASSOCIATE-AC carries their
+    user information sub-items, and each request goes to the service registered for its type
+    and SOP class (``services.ServiceRegistry``); a request nobody serves is answered 0x0122 or
+    0x0211. ``release_requested`` runs before our A-RELEASE-RP, ``close`` always at the end."""
+    registry = ServiceRegistry((VerificationService(),) if services is None else services)
+    assoc = Association("acceptor", supported=registry.supported, max_pdu_length=max_pdu_length,
+                        stream_datasets=registry.streams)
+    driver = Driver(transport, assoc, timeout)
     result = ServedAssociation(session=getattr(transport, "session", None))
-    if hasattr(handler, "attach"):
-        handler.attach(driver)
+    link = ServiceLink(assoc, driver, result)
     try:
         while True:
             event = driver.next_event()
             if event is None:
                 break
-            if handler is not None and handler.handle(assoc, event, result):
-                continue
             if isinstance(event, AssociateRequested):
-                rq = event.request
-                result.calling_ae, result.called_ae = rq.calling_ae_title, rq.called_ae_title
-                rj = check_request(rq, ae_title=ae_title, calling_aes=calling_aes)
-                if rj is not None:
-                    assoc.reject(rj.result, rj.source, rj.reason)
-                    result.outcome, result.rejected = "rejected", (rj.result, rj.source,
-                                                                   rj.reason)
-                else:
-                    contexts = handler.accept_contexts(rq) if handler is not None else None
-                    extra = handler.accept_user_items(rq) \
-                        if hasattr(handler, "accept_user_items") else ()
-                    assoc.accept(contexts, extra_user_items=extra)
+                _answer_request(link, registry, event.request, ae_title, calling_aes)
             elif isinstance(event, Established):
                 result.contexts = dict(event.contexts)
             elif isinstance(event, Rejected):
                 result.outcome = "rejected"
                 result.rejected = (event.rj.result, event.rj.source, event.rj.reason)
-            elif isinstance(event, MessageReceived):
-                msg = event.message
-                if isinstance(msg, C_ECHO_RQ):
-                    assoc.send_message(event.context_id, C_ECHO_RSP(
-                        message_id_being_responded_to=msg.message_id, status=0x0000,
-                        affected_sop_class_uid=msg.affected_sop_class_uid))
-                    result.echoes += 1
-                else:  # only Verification contexts are accepted, so this is a broken peer
-                    log.warning("aborting: unexpected %s", msg.name)
-                    assoc.abort()
-                    result.outcome = "aborted"
             elif isinstance(event, ReleaseRequested):
+                registry.release_requested(link)
                 assoc.release()
             elif isinstance(event, Released):
                 result.outcome = "released"
@@ -342,24 +313,40 @@ def serve_association(transport, *, ae_title: Optional[str] = None,
                 result.outcome = "aborted"
                 if event.error is not None:
                     result.error = str(event.error)
+            else:
+                registry.dispatch(link, event)
     except (DicomTLSError, OSError) as exc:
         result.outcome, result.error = "error", str(exc)
         if not isinstance(exc, ConnectionClosedError):
-            try:
-                if assoc.fsm.allows("Evt15"):
-                    assoc.abort()
-                    driver.flush()
-            except (DicomTLSError, OSError):
-                pass
+            _abort_quietly(link)
+    except Exception as exc:  # a service's bug: this association ends, the server goes on
+        log.exception("a service failed; aborting the association")
+        result.outcome, result.error = "error", f"service failure: {exc!r}"
+        _abort_quietly(link)
     finally:
         driver.close()
-        if handler is not None:
-            handler.close(result)
+        registry.close(link)
     return result
 
 
-_TRANSIENT_ACCEPT_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
-                            errno.ECONNABORTED, errno.EPROTO}
+def _answer_request(link: ServiceLink, registry: ServiceRegistry, rq, ae_title, calling_aes):
+    result = link.result
+    result.calling_ae, result.called_ae = rq.calling_ae_title, rq.called_ae_title
+    link.calling_ae = rq.calling_ae_title.strip()
+    rj = check_request(rq, ae_title=ae_title, calling_aes=calling_aes)
+    if rj is not None:
+        link.assoc.reject(rj.result, rj.source, rj.reason)
+        result.outcome, result.rejected = "rejected", (rj.result, rj.source, rj.reason)
+        return
+    link.assoc.accept(accept_in_proposer_order(rq.presentation_contexts, registry.supported),
+                      extra_user_items=registry.accept_user_items(link, rq))
+
+
+def _abort_quietly(link: ServiceLink) -> None:
+    try:
+        link.abort()
+    except (DicomTLSError, OSError):
+        pass
 
 
 def accept_transport(listener: socket.socket, tls_config: Optional[TLSConfig],
@@ -396,124 +383,11 @@ def serve_echo_once(listener: socket.socket, tls_config: Optional[TLSConfig] = N
     sock, _ = listener.accept()
     transport = open_transport(sock, tls_config, timeout)
     if isinstance(transport, ServedAssociation):
-        return transport  # a refused handshake is a served (failed) peer, as in VerificationServer
+        return transport  # a refused handshake is a served (failed) peer, as in the servers
     result = serve_association(transport, ae_title=ae_title, timeout=timeout)
     result.peer = result.peer or tls_socket.peer_name(sock)
     return result
 
 
-class VerificationServer:
-    """A Verification SCP: accepts in a loop, one thread per association.
-
-    ``start()`` runs the accept loop in a background thread, ``close()`` stops it. ``results``
-    collects a ``ServedAssociation`` per connection (a failed TLS handshake counts as "error").
-    """
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 tls_config: Optional[TLSConfig] = None, ae_title: Optional[str] = None,
-                 timeout: Optional[float] = 30.0, on_result=None):
-        if tls_config is not None:
-            # Credentials and trust are loaded before the port is bound: a server that cannot
-            # complete a handshake must not start (and the connections reuse what was loaded).
-            check_config(tls_config, "server")
-        self.listener = tls_socket.listen(host, port)
-        self.tls_config = tls_config
-        self.ae_title = ae_title
-        self.timeout = timeout
-        self.on_result = on_result
-        self.results: list[ServedAssociation] = []
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-        self._workers: list[threading.Thread] = []
-
-    @property
-    def address(self) -> tuple:
-        return self.listener.getsockname()[:2]
-
-    @property
-    def port(self) -> int:
-        return self.address[1]
-
-    def serve_transport(self, transport) -> ServedAssociation:
-        """Run one association on ``transport`` (subclasses serve other services)."""
-        return serve_association(transport, ae_title=self.ae_title, timeout=self.timeout)
-
-    def handle(self, transport) -> ServedAssociation:
-        peer = None
-        try:
-            host, port = _raw_socket(transport).getpeername()[:2]
-            peer = f"{host}:{port}"
-        except OSError:
-            pass
-        started = time.monotonic()
-        result = self.serve_transport(transport)
-        result.seconds = time.monotonic() - started
-        if result.peer is None:
-            result.peer = peer
-        self.results.append(result)
-        if self.on_result is not None:
-            self.on_result(result)
-        return result
-
-    def serve_one(self) -> ServedAssociation:
-        """Accept and serve one connection in this thread."""
-        sock, _ = self.listener.accept()
-        return self._serve_socket(sock)
-
-    def serve_forever(self) -> None:
-        self.listener.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except (socket.timeout, TimeoutError):
-                continue
-            except OSError as exc:
-                if exc.errno in _TRANSIENT_ACCEPT_ERRORS:
-                    # Out of descriptors or buffers: keep serving once some are released.
-                    log.warning("accept failed (%s); retrying", exc)
-                    time.sleep(0.1)
-                    continue
-                if not self._stop.is_set():
-                    log.error("accept failed, server stops: %s", exc)
-                break
-            # Finished associations' threads are dropped so a long-running server stays small.
-            self._workers = [w for w in self._workers if w.is_alive()]
-            worker = threading.Thread(target=self._serve_socket, args=(sock,), daemon=True)
-            worker.start()
-            self._workers.append(worker)
-
-    def _serve_socket(self, sock: socket.socket) -> ServedAssociation:
-        transport = open_transport(sock, self.tls_config, self.timeout)
-        if isinstance(transport, ServedAssociation):
-            self.results.append(transport)
-            if self.on_result is not None:
-                self.on_result(transport)
-            return transport
-        return self.handle(transport)
-
-    def start(self) -> "VerificationServer":
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self.listener.close()
-        deadline = time.monotonic() + 5
-        for worker in self._workers:
-            worker.join(timeout=max(0.0, deadline - time.monotonic()))
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-__all__ = [
-    "ClientAssociation", "PlainTransport", "ServedAssociation", "VERIFICATION_ONLY",
-    "VerificationServer", "accept_transport", "associate", "serve_association",
-    "serve_echo_once", "write_buffers",
-]
+__all__ = ["ClientAssociation", "ServedAssociation", "accept_transport",
+           "associate", "open_transport", "serve_association", "serve_echo_once"]

@@ -1,7 +1,9 @@
-"""Blocking-socket adapter over a sans-IO TLSConnection, plus connect/listen helpers."""
+"""``TLSSocket``: a sans-IO TLSConnection over a blocking socket, the TLS ``Transport``; plus the
+handshake, connect and listen helpers."""
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 from typing import Optional
@@ -25,20 +27,26 @@ FAILED_HANDSHAKE_DRAIN = 1.0
 
 
 class TLSSocket:
-    """A connected TCP socket carrying one TLS connection.
+    """A connected TCP socket carrying one TLS connection: a ``transport.Transport``.
 
     ``recv`` returns b"" once the peer has closed (close_notify or EOF); ``peer_closed_cleanly``
     tells which. Errors are the engine's typed exceptions; a reset socket is ConnectionClosedError.
     One thread at a time drives a TLSSocket (a TLS connection's state is not shared between a
     reader and a writer thread); a DICOM association's turn-taking fits that.
+
+    Plaintext the engine has decrypted and the caller has not read yet stays here, as a view
+    of the engine's buffer (``data_available`` counts it): ``recv_into`` copies it once into
+    the caller's buffer, ``recv`` hands the engine's buffer over when the caller takes it whole.
     """
 
     def __init__(self, sock: socket.socket, conn: TLSConnection):
         self.sock = sock
         self.conn = conn
-        self._buffer = bytearray()
+        self._plaintext = memoryview(b"")  # decrypted, not read yet: a view of ``_chunk``
+        self._chunk = b""                  # the engine's last ApplicationData buffer
         self._peer_closed = False
         self._failed = False  # a fatal error happened: no close_notify, our side is shut
+        self._error: Optional[BaseException] = None  # met while looking ahead; raised by a read
         self.peer_closed_cleanly: Optional[bool] = None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -49,6 +57,10 @@ class TLSSocket:
     def session(self) -> Optional[SessionInfo]:
         return self.conn.session
 
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    # ---- the engine and the socket ---------------------------------------------------------
     def _flush(self):
         out = self.conn.data_to_send()
         if out:
@@ -58,7 +70,16 @@ class TLSSocket:
                 raise self._why_the_socket_failed(
                     ConnectionClosedError(f"sending to the peer failed: {exc}")) from exc
 
-    def _fill(self) -> None:
+    def _fill(self, wait: bool = True, deadline: Optional[float] = None) -> None:
+        """One read from the socket into the engine. ``wait=False``: BlockingIOError instead of
+        waiting; ``deadline`` (monotonic): TimeoutError once it has passed."""
+        if not wait and not select.select([self.sock], [], [], 0)[0]:
+            raise BlockingIOError("no TLS data ready")
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("TLS handshake timed out")
+            self.sock.settimeout(left)
         try:
             data = self.sock.recv(RECV_CHUNK)
         except (ConnectionResetError, BrokenPipeError) as exc:
@@ -109,8 +130,9 @@ class TLSSocket:
         except OSError:
             pass
 
-    def _pump(self):
-        """Run the machine until one event other than NEED_DATA; flush after every step."""
+    def _next_event(self, wait: bool = True, deadline: Optional[float] = None):
+        """Run the machine until one event other than NEED_DATA, reading the socket as it asks;
+        flush after every step."""
         while True:
             try:
                 event = self.conn.next_event()
@@ -118,20 +140,35 @@ class TLSSocket:
                 self._fail()
                 raise
             self._flush()
-            if event is NEED_DATA:
-                self._fill()
-                continue
-            return event
+            if event is not NEED_DATA:
+                return event
+            self._fill(wait, deadline)
 
-    def do_handshake(self) -> SessionInfo:
+    def _keep(self, event) -> None:
+        """Take in what an event says about the stream (plaintext or its end). Called only
+        when no plaintext is buffered: events are pulled one at a time, as reads need them."""
+        if isinstance(event, ApplicationData):
+            if event.data:
+                self._chunk = event.data
+                self._plaintext = memoryview(event.data).cast("B")
+        elif isinstance(event, CloseNotify):
+            self._peer_closed = True
+            self.peer_closed_cleanly = True
+        elif isinstance(event, ConnectionClosed):
+            self._peer_closed = True
+            if self.peer_closed_cleanly is None:
+                self.peer_closed_cleanly = event.clean
+
+    def do_handshake(self, deadline: Optional[float] = None) -> SessionInfo:
+        """Run the handshake; ``deadline`` (``time.monotonic()``) bounds it as a whole."""
         while self.conn.session is None:
-            event = self._pump()
+            event = self._next_event(deadline=deadline)
             if isinstance(event, HandshakeComplete):
                 break
-            if isinstance(event, ApplicationData):  # cannot happen before the handshake
-                self._buffer += event.data
+            self._keep(event)
         return self.conn.session
 
+    # ---- the Transport interface -------------------------------------------------------------
     def sendall(self, data) -> None:
         view = memoryview(data).cast("B")
         for start in range(0, len(view), SEND_CHUNK):
@@ -142,30 +179,69 @@ class TLSSocket:
                 raise
             self._flush()
 
-    send = sendall
+    def data_available(self) -> int:
+        """Plaintext bytes a read returns without touching the socket: decrypted already, or
+        decryptable from records already read. 1 when the TLS layer holds the end of the stream
+        (close_notify, EOF, a failure) instead: the next read returns at once with it."""
+        while not self._plaintext:
+            if self._peer_closed or self._error is not None:
+                return 1
+            try:
+                event = self.conn.next_event()
+                self._flush()
+            except Exception as exc:  # noqa: BLE001 - the reader gets it, in stream order
+                self._fail()
+                self._error = exc
+                return 1
+            if event is NEED_DATA:
+                return 0
+            self._keep(event)
+        return len(self._plaintext)
 
-    def recv(self, max_bytes: int = RECV_CHUNK) -> bytes:
+    def _readable(self, wait: bool) -> bool:
+        """Plaintext is buffered (True) or the stream has ended (False); reads as needed."""
+        while not self._plaintext:
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            if self._peer_closed:
+                return False
+            self._keep(self._next_event(wait))
+        return True
+
+    def recv(self, max_bytes: int = RECV_CHUNK, *, wait: bool = True):
         """Up to ``max_bytes`` of plaintext (bytes or bytearray); blocks until some is available
-        or the peer closed."""
-        while not self._buffer and not self._peer_closed:
-            event = self._pump()
-            if isinstance(event, ApplicationData):
-                if len(event.data) <= max_bytes:
-                    return event.data  # the common case: no copy through the buffer
-                self._buffer += event.data
-            elif isinstance(event, CloseNotify):
-                self._peer_closed = True
-                self.peer_closed_cleanly = True
-            elif isinstance(event, ConnectionClosed):
-                self._peer_closed = True
-                if self.peer_closed_cleanly is None:
-                    self.peer_closed_cleanly = event.clean
-        if len(self._buffer) <= max_bytes:
-            out, self._buffer = self._buffer, bytearray()
-            return out
-        out = bytes(memoryview(self._buffer)[:max_bytes])
-        del self._buffer[:max_bytes]
+        or the peer closed (``wait=False``: BlockingIOError instead of blocking)."""
+        if not self._readable(wait):
+            return b""
+        view = self._plaintext
+        if len(view) <= max_bytes and len(view) == len(self._chunk):
+            out = self._chunk  # the common case: the engine's buffer, taken whole, no copy
+        else:
+            out = bytes(view[:max_bytes])
+        self._consume(len(out))
         return out
+
+    def recv_into(self, buffer, nbytes: int = 0, *, wait: bool = True) -> int:
+        """Copy up to ``nbytes`` (0: ``len(buffer)``) of plaintext into ``buffer``; 0 once the
+        peer has closed. Blocks as ``recv`` does."""
+        target = memoryview(buffer)
+        if target.format != "B":
+            target = target.cast("B")
+        if nbytes:
+            target = target[:nbytes]
+        if not self._readable(wait):
+            return 0
+        n = min(len(target), len(self._plaintext))
+        target[:n] = self._plaintext[:n]
+        self._consume(n)
+        return n
+
+    def _consume(self, n: int) -> None:
+        if n < len(self._plaintext):
+            self._plaintext = self._plaintext[n:]
+        else:  # drop every view of the engine's buffer: it is the engine's to reuse
+            self._plaintext, self._chunk = memoryview(b""), b""
 
     def recv_exactly(self, n: int) -> bytes:
         parts = bytearray()
@@ -217,27 +293,38 @@ class TLSSocket:
         self.close()
 
 
-def _handshake(sock: socket.socket, make_connection) -> TLSSocket:
-    """Run the handshake on a connected socket; on any failure the socket is closed (after a
-    short drain, so the alert we sent is not wiped out by an RST at the peer)."""
+def _handshake(sock: socket.socket, make_connection, timeout: Optional[float]) -> TLSSocket:
+    """Run the handshake on a connected socket, within ``timeout`` seconds in all; on any
+    failure the socket is closed (after a short drain, so the alert we sent is not wiped out by
+    an RST at the peer). Afterwards ``timeout`` bounds each read and write of the socket."""
     tls = None
+    sock.settimeout(timeout)  # our flights' writes
     try:
         tls = TLSSocket(sock, make_connection())
-        tls.do_handshake()
+        tls.do_handshake(None if timeout is None else time.monotonic() + timeout)
     except BaseException:
         if tls is not None:
             tls.close(timeout=FAILED_HANDSHAKE_DRAIN)
         else:
             sock.close()
         raise
+    sock.settimeout(timeout)
     return tls
 
 
 def server_handshake(sock: socket.socket, config: TLSConfig, *,
                      timeout: Optional[float] = 30.0) -> TLSSocket:
     """Run the server handshake on an accepted socket (closed if the handshake fails)."""
-    sock.settimeout(timeout)
-    return _handshake(sock, lambda: new_connection(config, "server"))
+    return _handshake(sock, lambda: new_connection(config, "server"), timeout)
+
+
+def client_handshake(sock: socket.socket, config: TLSConfig, *,
+                     server_name: Optional[str] = None,
+                     timeout: Optional[float] = 30.0) -> TLSSocket:
+    """Run the client handshake on a connected socket (closed if the handshake fails).
+    ``server_name``: SNI and the name the server's certificate is checked against."""
+    return _handshake(sock, lambda: new_connection(config, "client", server_name=server_name),
+                      timeout)
 
 
 def peer_name(sock: socket.socket) -> Optional[str]:
@@ -261,7 +348,7 @@ def connect(host: str, port: int, config: TLSConfig, *, timeout: Optional[float]
     """Open TCP, run the client handshake, return the TLSSocket (handshake done)."""
     conn = new_connection(config, "client", server_name=server_name or host)
     sock = socket.create_connection((host, port), timeout=timeout)
-    return _handshake(sock, lambda: conn)
+    return _handshake(sock, lambda: conn, timeout)
 
 
 def accept(listener: socket.socket, config: TLSConfig, *,
@@ -272,7 +359,8 @@ def accept(listener: socket.socket, config: TLSConfig, *,
 
 
 def listen(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> socket.socket:
-    # LEAD's Listen: "" is the local (loopback) address, "*" every interface.
+    """A listening TCP socket (SO_REUSEADDR) on ``host:port``: "" is the loopback address,
+    "*" every interface, port 0 any free port; an address with ":" is IPv6."""
     host = {"": "127.0.0.1", "*": "0.0.0.0"}.get(host, host)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

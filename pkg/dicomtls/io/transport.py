@@ -1,16 +1,29 @@
-"""Transports and the blocking driver under ``association_runner``.
+"""The one I/O core every API runs on: transports, ``write_buffers`` and the ``Driver``.
 
-``PlainTransport`` gives a TCP socket the ``TLSSocket`` interface; ``write_buffers`` writes PDU
-buffers without sending a PDU header in a TLS record of its own; ``Driver`` runs one sans-IO
-``Association`` over a transport (flush, read, feed, ARTIM). A long-running service (a C-FIND,
-C-MOVE or C-GET SCP) uses ``poll_event`` to look for a C-CANCEL without blocking and ``unread``
-to hand an event it cannot handle back to the main loop.
+A ``Transport`` is a connected byte stream, plain TCP (``PlainTransport``) or TLS
+(``tls_socket.TLSSocket``): ``sendall``, ``recv``/``recv_into``, ``data_available`` and
+``close``, plus the socket underneath for waiting and addresses. ``data_available`` is what makes
+waiting safe over TLS: bytes the TLS layer has already read and decrypted are invisible to
+``select`` on the socket, so nothing here waits on the socket while the transport still holds
+some. ``write_buffers`` writes PDU buffers without sending a PDU header in a TLS record of its
+own; ``Driver`` runs one sans-IO ``Association`` over a transport (flush, read, feed, ARTIM).
+
+Waiting. With nothing else to wait for, the Driver lets the read itself block (one system call
+per read: the bulk path). Otherwise it waits in one ``select`` for whichever comes first: the
+peer, a background job (``background``: an ``OrderedWorker`` whose results come out of
+``next_event`` as ``JobDone`` events), or a ``Waker`` another thread fires (``next_event`` then
+returns ``WOKEN``: the LDicomNet facade's I/O thread runs the work queued for it). Reads after
+such a wait never block (``wait=False``): a TLS record still arriving, or TLS housekeeping with
+no data in it (session tickets), sends the Driver back to waiting. A long-running service (a
+C-FIND, C-MOVE or C-GET SCP) uses ``poll_event`` to look for a C-CANCEL without blocking, and
+``unread`` to hand an event it cannot handle back to the main loop.
 
 The bulk paths, both copy-once:
 
-* receiving: when the association is assembling a PDU in a buffer of its full size and the
-  transport can ``recv_into`` (plain TCP), the socket reads straight into that buffer; at PDU
-  boundaries a small chunk is read and fed (small PDUs then cost no copy at all);
+* receiving: when the association is assembling a PDU in a buffer of its full size, the
+  transport reads straight into that buffer (``recv_into``: the socket's, or TLS plaintext
+  copied once out of the engine); at PDU boundaries a small chunk is read and fed (small PDUs
+  then cost no copy at all on plain TCP);
 * sending a data set from a file (``send_dataset``): PDUs are laid out in one reusable buffer
   per association (``ul.pdv_layout``), the file is read straight into the slots between the
   headers, and the buffer goes out in one write (headers never in a TLS record of their own).
@@ -18,19 +31,23 @@ The bulk paths, both copy-once:
 
 from __future__ import annotations
 
+import logging
 import select
 import socket
 import time
 from collections import deque
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Protocol, runtime_checkable
 
 from ..dimse.fragments import max_fragment_length
 from ..errors import ConnectionClosedError, DicomTLSError
 from ..tls.config import TLSConfig
+from ..tls.connection import SessionInfo
 from ..ul.association import NEED_DATA, Association
 from ..ul.pdv_layout import layout_buffer_size
 from . import tls_socket
 from .worker import OrderedWorker
+
+log = logging.getLogger(__name__)
 
 RECV_CHUNK = 256 * 1024
 #: Read at a PDU boundary when the rest of a PDU can then be read in place: small PDUs still
@@ -43,8 +60,35 @@ SEND_TARGET = 4 << 20
 HEAD_ROOM = 16 << 10
 
 
+@runtime_checkable
+class Transport(Protocol):
+    """A connected byte stream: what the Driver and the servers need of plain TCP and TLS.
+
+    ``recv`` returns b"" and ``recv_into`` 0 once the peer has closed. With ``wait=False`` a
+    read never blocks: BlockingIOError when nothing can be returned yet. ``data_available`` is
+    how many bytes a read returns without touching the socket (TLS plaintext already decrypted);
+    an end of stream the TLS layer already holds counts as readable too (1), since the read
+    returns at once. ``sock`` is the socket underneath: wait on it (``fileno``) only when
+    ``data_available()`` is 0. ``session`` is the TLS ``SessionInfo``, None for plain TCP."""
+
+    sock: socket.socket
+    session: Optional[SessionInfo]
+
+    def fileno(self) -> int: ...
+
+    def data_available(self) -> int: ...
+
+    def sendall(self, data) -> None: ...
+
+    def recv(self, max_bytes: int = RECV_CHUNK, *, wait: bool = True): ...
+
+    def recv_into(self, buffer, nbytes: int = 0, *, wait: bool = True) -> int: ...
+
+    def close(self, *, force: bool = False, timeout: float = 2.0) -> None: ...
+
+
 class PlainTransport:
-    """A connected TCP socket with the TLSSocket interface (``session`` is None)."""
+    """A connected TCP socket as a ``Transport`` (``session`` is None)."""
 
     session = None
 
@@ -55,50 +99,99 @@ class PlainTransport:
         except OSError:
             pass
 
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def data_available(self) -> int:
+        return 0  # everything received is still in the kernel, where select sees it
+
     def sendall(self, data) -> None:
         try:
             self.sock.sendall(data)
         except OSError as exc:
             raise ConnectionClosedError(f"sending to the peer failed: {exc}") from exc
 
-    def recv(self, max_bytes: int = RECV_CHUNK) -> bytes:
+    def recv(self, max_bytes: int = RECV_CHUNK, *, wait: bool = True) -> bytes:
+        if not wait:
+            _raise_unless_readable(self.sock)
         try:
             return self.sock.recv(max_bytes)
         except (ConnectionResetError, BrokenPipeError) as exc:
             raise ConnectionClosedError(f"connection reset by the peer: {exc}") from exc
 
-    def recv_into(self, buffer) -> int:
+    def recv_into(self, buffer, nbytes: int = 0, *, wait: bool = True) -> int:
         """Read into ``buffer``; 0 once the peer has closed."""
+        if not wait:
+            _raise_unless_readable(self.sock)
         try:
-            return self.sock.recv_into(buffer)
+            return self.sock.recv_into(buffer, nbytes)
         except (ConnectionResetError, BrokenPipeError) as exc:
             raise ConnectionClosedError(f"connection reset by the peer: {exc}") from exc
 
-    def close(self, *, timeout: float = 2.0) -> None:
-        """Half-close and drain briefly, so unread data does not turn our close into an RST."""
+    def close(self, *, force: bool = False, timeout: float = 2.0) -> None:
+        """Half-close and drain briefly, so unread data does not turn our close into an RST
+        (``force``: close at once)."""
         try:
-            self.sock.shutdown(socket.SHUT_WR)
-            self.sock.settimeout(timeout)
-            while self.sock.recv(RECV_CHUNK):
-                pass
+            if not force:
+                self.sock.shutdown(socket.SHUT_WR)
+                self.sock.settimeout(timeout)
+                while self.sock.recv(RECV_CHUNK):
+                    pass
         except OSError:
             pass
         finally:
             self.sock.close()
 
 
-def _raw_socket(transport) -> socket.socket:
-    return transport.sock
+def _raise_unless_readable(sock: socket.socket) -> None:
+    # A socket with a timeout polls for up to that timeout before it reads, whatever the
+    # flags say; a zero-timeout select is the read-now-or-not test that keeps the timeout
+    # for writes.
+    if not select.select([sock], [], [], 0)[0]:
+        raise BlockingIOError("nothing to read yet")
 
 
-def write_buffers(transport, buffers: Iterable) -> None:
+class Waker:
+    """Wakes a thread waiting in ``Driver.next_event`` from any other thread: a socketpair,
+    so the wait is one ``select`` over the peer, the jobs and this."""
+
+    def __init__(self):
+        self._r, self._w = socket.socketpair()
+        self._r.setblocking(False)
+        self._w.setblocking(False)
+
+    def fileno(self) -> int:
+        return self._r.fileno()
+
+    def wake(self) -> None:
+        try:
+            self._w.send(b"\0")
+        except OSError:  # full (already awake) or closed (the thread is gone)
+            pass
+
+    def clear(self) -> None:
+        try:
+            while self._r.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._r.close()
+        self._w.close()
+
+
+def write_buffers(transport, buffers: Iterable) -> int:
     """Write PDU buffers in order: small ones (headers, commands) joined, large ones direct.
+    Returns the number of bytes written.
 
     A large payload is never written alone after its small header: the pending small buffers
     take the payload's first ``COALESCE`` bytes with them, so over TLS a PDU header never
     travels in a record of its own (one bounded copy of at most 64 KiB per large buffer)."""
+    total = 0
     pending = bytearray()
     for buf in buffers:
+        total += len(buf)
         if len(buf) >= COALESCE:
             if pending:
                 view = memoryview(buf)
@@ -116,19 +209,43 @@ def write_buffers(transport, buffers: Iterable) -> None:
                 pending = bytearray()
     if pending:
         transport.sendall(pending)
+    return total
+
+
+class _Sentinel:
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self):
+        return self.name
+
+
+#: ``Driver.next_event`` returns this when the ``wakeup`` fired while it waited.
+WOKEN = _Sentinel("WOKEN")
+# What ``Driver._wait`` found (WOKEN too).
+_READ_BLOCKING = _Sentinel("READ_BLOCKING")  # nothing else to wait for: the read may block
+_READABLE = _Sentinel("READABLE")            # a read returns without blocking
+_RETRY = _Sentinel("RETRY")                  # a job ended, or ARTIM ran out: look again
 
 
 class Driver:
-    """Runs an Association over a transport: flush, read, feed, drive ARTIM."""
+    """Runs an Association over a transport: flush, wait, read, feed, drive ARTIM.
 
-    def __init__(self, transport, assoc: Association, timeout: Optional[float]):
+    ``assoc`` may be None until an association starts (``assoc`` is then set): meanwhile
+    bytes from the peer are dropped with a warning, and its EOF ends ``next_event`` (None).
+    ``timeout``: how long a read waits for the peer (None: no limit; ARTIM still applies).
+    ``wakeup``: a ``Waker`` that makes ``next_event`` return ``WOKEN``."""
+
+    def __init__(self, transport, assoc: Optional[Association], timeout: Optional[float], *,
+                 wakeup: Optional[Waker] = None):
         self.transport = transport
         self.assoc = assoc
         self.timeout = timeout
+        self.wakeup = wakeup
         self.closed = False
+        self._eof = False
         self._pending: list = []
         self._send_buffer: Optional[memoryview] = None
-        self._recv_into = getattr(transport, "recv_into", None)
         #: An ``OrderedWorker`` a service runs blocking jobs on: its results come out of
         #: ``next_event`` as ``JobDone`` events, also while we wait for the peer.
         self.background: Optional[OrderedWorker] = None
@@ -139,30 +256,27 @@ class Driver:
         self._pending.append(event)
 
     def poll_event(self):
-        """An event if one is available now, else None; never blocks for long (a TLS record
-        that has started to arrive is read to its end)."""
+        """An event if one is available now, else None; never blocks."""
         if self._pending:
             return self._pending.pop(0)
         self.flush()
         event = self.assoc.next_event()
         if event is not NEED_DATA:
             return event
-        if self.closed or self.assoc.finished:
+        if self.closed or self.assoc.finished or self._eof:
             return None
-        try:
-            readable, _, _ = select.select([_raw_socket(self.transport)], [], [], 0)
-        except (OSError, ValueError):
+        if not self.transport.data_available() and not _select([self.transport], 0):
             return None
-        if not readable:
-            return None
-        self._read()
+        self._read(wait=False)
         event = self.assoc.next_event()
         return None if event is NEED_DATA else event
 
-    def flush(self) -> None:
+    def flush(self) -> int:
+        """Write what the association has queued; the number of bytes written."""
+        if self.assoc is None or self.closed:
+            return 0
         bufs = self.assoc.buffers_to_send()
-        if bufs and not self.closed:
-            write_buffers(self.transport, bufs)
+        return write_buffers(self.transport, bufs) if bufs else 0
 
     def send_dataset(self, context_id: int, message, reader, progress=None) -> None:
         """Send ``message`` with the data set ``reader`` supplies: an object with ``length``
@@ -193,26 +307,36 @@ class Driver:
 
     def next_event(self):
         """The next event; reads from the transport as needed. None once the association is
-        finished and the transport closed."""
+        finished (or, with no association, the peer closed) and the transport closed;
+        ``WOKEN`` when the ``wakeup`` fired first."""
         if self._pending:
             return self._pending.pop(0)
         while True:
             done = self._background_done()
             if done is not None:
                 return done
-            self.flush()
-            if self.assoc.finished:
-                self.close()
-            event = self.assoc.next_event()
-            if event is not NEED_DATA:
-                return event
-            self.flush()
-            if self.assoc.finished:
+            assoc = self.assoc
+            if assoc is not None:
+                self.flush()
+                if assoc.finished:
+                    self.close()
+                event = assoc.next_event()
+                if event is not NEED_DATA:
+                    return event
+                self.flush()
+                # After EOF (or our close) nothing more can come: a machine that cannot take
+                # Evt17 in its state would otherwise ask for data forever.
+                if assoc.finished or self._eof or self.closed:
+                    self.close()
+                    return None
+            elif self._eof or self.closed:
                 self.close()
                 return None
-            if self._wait_background():
-                continue  # a job finished before the peer sent anything
-            self._read()
+            found = self._wait()
+            if found is WOKEN:
+                return WOKEN
+            if found is not _RETRY:
+                self._read(wait=found is _READ_BLOCKING)
 
     def _background_done(self):
         worker = self.background
@@ -222,57 +346,101 @@ class Driver:
             self._background_ready.extend(worker.completed())
         return self._background_ready.popleft() if self._background_ready else None
 
-    def _wait_background(self) -> bool:
-        """With jobs running, wait for the peer *or* a job (jobs always end: no timeout);
-        True when a job finished. A TLS record already buffered inside the TLS layer is
-        seen only after the jobs: late, never lost."""
+    def _wait(self):
+        """Wait until the peer sent something, a background job ended, the wakeup fired or
+        ARTIM ran out. Never on the socket while the transport holds readable bytes."""
+        if self.transport.data_available():
+            return _READABLE
         worker = self.background
-        if worker is None or self.closed:
-            return False
-        while worker.pending:
-            if worker.ready:
-                return True
-            readable, _, _ = select.select([_raw_socket(self.transport), worker], [], [])
-            if worker not in readable:
-                return False   # the peer sent something
-            worker.clear()     # a job ended (maybe one behind a slower earlier one): look
-        return False
+        jobs = worker is not None and worker.pending > 0
+        if not jobs and self.wakeup is None:
+            return _READ_BLOCKING
+        if jobs and worker.ready:
+            return _RETRY
+        waitables = [self.transport]
+        if jobs:
+            waitables.append(worker)
+        if self.wakeup is not None:
+            waitables.append(self.wakeup)
+        artim = self._artim_left()
+        # A running job always ends, and the peer may be waiting for its answer: the peer's
+        # silence only counts against ``timeout`` when no job is running.
+        timeout = artim if jobs else _earliest(self.timeout, artim)
+        ready = _select(waitables, timeout)
+        if self.wakeup is not None and self.wakeup in ready:
+            self.wakeup.clear()  # before the owner looks at its queue: no wake-up is lost
+            return WOKEN
+        if jobs and worker in ready:
+            worker.clear()  # a job ended (maybe one behind a slower earlier one): look
+            return _RETRY
+        if ready:
+            return _READABLE
+        if artim is not None and timeout == artim:  # ARTIM's deadline ended the wait
+            self.assoc.check_timers()
+            return _RETRY
+        raise TimeoutError(f"no data from the peer for {self.timeout} s")
 
-    def _read(self) -> None:
-        deadline = self.assoc.artim_deadline()
-        wait = self.timeout
-        if deadline is not None:
-            left = max(0.0, deadline - time.monotonic())
-            wait = left if wait is None else min(wait, left)
-        _raw_socket(self.transport).settimeout(wait)
-        view = self.assoc.receive_buffer() if self._recv_into is not None else None
+    def _artim_left(self) -> Optional[float]:
+        deadline = self.assoc.artim_deadline() if self.assoc is not None else None
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+    def _read(self, *, wait: bool) -> None:
+        """One read from the transport, fed to the association. ``wait``: block (bounded by
+        ``timeout`` and ARTIM); else return at once when nothing can be read yet."""
+        assoc = self.assoc
+        view = assoc.receive_buffer() if assoc is not None else None
+        artim = timeout = None
+        if wait:
+            artim = self._artim_left()
+            timeout = _earliest(self.timeout, artim)
+            self.transport.sock.settimeout(timeout)
         try:
             if view is not None:
-                n = self._recv_into(view)
+                n = self.transport.recv_into(view, wait=wait)
                 data = b""
             else:
                 n = 0
-                data = self.transport.recv(RECV_CHUNK if self._recv_into is None
-                                           else BOUNDARY_CHUNK)
-        except (socket.timeout, TimeoutError):
-            if deadline is not None and time.monotonic() >= deadline:
-                self.assoc.check_timers()
+                data = self.transport.recv(BOUNDARY_CHUNK, wait=wait)
+        except BlockingIOError:
+            return
+        except TimeoutError:  # socket.timeout too
+            if artim is not None and timeout == artim:  # ARTIM's deadline ended the read
+                assoc.check_timers()
                 return
             raise
         except ConnectionClosedError:
             n, data = 0, b""
         if n:
-            self.assoc.received_into(n)
-        else:
-            self.assoc.receive_data(data)
+            assoc.received_into(n)
+            return
+        if not data:
+            self._eof = True
+        if assoc is not None:
+            assoc.receive_data(data)
+        elif data:  # nothing can use bytes before the association starts
+            log.warning("dropped %d bytes the peer sent before any association", len(data))
 
-    def close(self) -> None:
+    def close(self, *, force: bool = False) -> None:
+        """Close the transport (``force``: at once, no close_notify, no drain)."""
         if not self.closed:
             self.closed = True
             try:
-                self.transport.close()
+                self.transport.close(force=force)
             except (OSError, DicomTLSError):
                 pass
+
+
+def _earliest(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
+
+
+def _select(waitables: list, timeout: Optional[float]) -> list:
+    try:
+        return select.select(waitables, [], [], timeout)[0]
+    except (OSError, ValueError):  # a transport closed under us: let the read report it
+        return [waitables[0]]
 
 
 def _fill(reader, view: memoryview) -> None:
@@ -285,13 +453,15 @@ def _fill(reader, view: memoryview) -> None:
         view = view[n:]
 
 
-def connect_transport(host: str, port: int, tls_config: Optional[TLSConfig], timeout: Optional[float],
-             server_name: Optional[str] = None):
+def connect_transport(host: str, port: int, tls_config: Optional[TLSConfig],
+                      timeout: Optional[float], server_name: Optional[str] = None):
+    """Connect to ``host:port``: a ``TLSSocket`` (handshake done) when ``tls_config`` is given,
+    else a ``PlainTransport``. ``timeout`` bounds the connect and the handshake."""
     if tls_config is not None:
         return tls_socket.connect(host, port, tls_config, timeout=timeout,
                                   server_name=server_name)
     return PlainTransport(socket.create_connection((host, port), timeout=timeout))
 
 
-__all__ = ["COALESCE", "Driver", "PlainTransport", "RECV_CHUNK", "connect_transport",
-           "write_buffers"]
+__all__ = ["BOUNDARY_CHUNK", "COALESCE", "Driver", "PlainTransport", "RECV_CHUNK", "Transport",
+           "WOKEN", "Waker", "connect_transport", "write_buffers"]

@@ -6,7 +6,8 @@ here while the association's thread receives object n+1. Jobs run one at a time 
 order; each one's result comes back to the association's thread as a ``JobDone`` event from
 ``Driver.next_event`` (the driver also wakes up for it while it waits for the peer: the worker
 writes a byte to a pipe the driver selects on together with the socket). So responses still go
-out in order, from the one thread that owns the association.
+out in order, from the one thread that owns the association. Services submit through
+``io.services.ServiceLink.submit``: there each job is the continuation that gets its result.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """LDicomNet facade, events part: ``DicomAssociate``, the ``on_*`` hooks and DIMSE tables.
 
-``EventHooks`` is a mixin of ``dicomtls.net.LDicomNet`` holding every LEAD event as a no-op
-method (override in a subclass, or assign a callable to the instance attribute, or pass
-``handlers={...}`` with snake_case or LEAD CamelCase names). ``DicomAssociate`` stands for LEAD's
+``EventHooks``, the base of ``LDicomNet``, declares every LEAD event as a no-op method: LEAD's
+virtual functions, and nothing else (no state). Override one in a subclass, assign a callable to
+the instance attribute, or pass ``handlers={...}`` with snake_case or LEAD CamelCase names; the
+I/O thread calls them through ``_fire``. ``DicomAssociate`` stands for LEAD's
 ``LDicomAssociate``: AE titles, presentation contexts with their transfer syntaxes and results,
 maximum length, implementation class UID and version name.
 """
@@ -19,7 +20,7 @@ from ..ul.items import PresentationContextAC, PresentationContextRQ
 from ..ul.negotiation import DEFAULT_MAX_PDU_LENGTH, IMPLEMENTATION_CLASS_UID, \
     IMPLEMENTATION_VERSION_NAME, negotiate_contexts
 
-log = logging.getLogger("dicomtls.net")
+log = logging.getLogger("dicomtls.ldicomnet")
 
 # PDU types (ltdic.h PDU_*), the nType of OnReceive / OnSend.
 PDU_ASSOCIATE_REQUEST = 1

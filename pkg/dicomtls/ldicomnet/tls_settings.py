@@ -1,67 +1,40 @@
-"""LDicomNet facade, TLS part: LEAD's constants, ``L_SSL_CTX_CREATE`` and the ``*TLS`` members.
+"""LDicomNet facade, TLS part: LEAD's TLS constants, ``L_SSL_CTX_CREATE`` and ``TLSSettings``.
 
-``TLSSettings`` is a mixin of ``dicomtls.net.LDicomNet``: it keeps what LEAD keeps per network
-object (own certificate, the 16-slot cipher proposal list, the context settings) and turns it into
-one ``TLSConfig`` when the I/O thread starts the handshake. Nothing here touches a socket.
+``TLSSettings`` is the part of an ``LDicomNet`` that keeps what LEAD keeps per network object
+for TLS (security mode, context settings, own certificates, the 16-slot cipher proposal list)
+and, once a handshake ran, its outcome (session, status, last error). It turns the settings into
+one ``TLSConfig`` when the I/O thread starts a handshake. Nothing here touches a socket.
 
-Values are LEAD's (``ltdic.h``, reference ``ldicomnet-api.md`` sections 3, 4 and 8); getters return
-LEAD enum ints (``CipherSuite.lead_*``). Where LEAD has no value (TLS 1.3, ECDHE, GCM ...) the
-dicomtls extension values of ``tls.suites`` are returned; ``get_ciphersuite_tls`` returns LEAD's
-ordinal when the negotiated suite has one and the IANA code otherwise (LEAD ordinals are
-0x12..0x1A, which no suite we can negotiate uses as an IANA code).
+Values are LEAD's (``ltdic.h``, reference ``ldicomnet-api.md`` sections 3 and 4); suite
+ordinals and the per-suite enums are in ``suites``, return codes in ``codes``.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional
 
-from ..errors import (LEAD_INVALID_CTX, LEAD_INVALID_CTX_CAFILE, LEAD_INVALID_CTX_OPTIONS,
-                     LEAD_INVALID_CTX_VERIFY_DEPTH, DicomTLSError, LocalProtocolError)
+from ..crypto.x509 import load_certificates
+from ..errors import DicomTLSError
 from ..tls.config import TLSConfig, VerifyContext
-from ..tls.suites import LEAD_SUITES, CipherSuite, lookup
 from ..tls.versions import TLSVersion
+from .codes import (DICOM_ERROR_CERTIFICATE_LOAD_FAILED, DICOM_ERROR_PRIVATE_KEY_LOAD_FAILED,
+                    DICOM_ERROR_TLS_INVALID_CTX, DICOM_ERROR_TLS_INVALID_CTX_CAFILE,
+                    DICOM_ERROR_TLS_INVALID_CTX_OPTIONS, DICOM_ERROR_TLS_INVALID_CTX_VERIFY_DEPTH,
+                    DICOM_ERROR_TLS_INVALID_CTX_VERIFY_MODE, DICOM_SUCCESS,
+                    SecureModeNotSupportedError, lead_code)
+from .suites import TLS_NONE, suite_value, to_suite
 
 # ---- security modes (section 3.1) ----------------------------------------------------------
 DICOM_SECURE_NONE = 0xABCD0000
 DICOM_SECURE_ISCL = 0xABCD0001
 DICOM_SECURE_TLS = 0xABCD0002
 
-# ---- return codes (section 8) --------------------------------------------------------------
-DICOM_SUCCESS = 0
-DICOM_ERROR_NET_FAILURE = 29
-DICOM_ERROR_NET_CONNECTION_REFUSED = 35
-DICOM_ERROR_NET_CONNECTION_RESET = 36
-DICOM_ERROR_NET_NOT_CONNECTED = 49
-DICOM_ERROR_NET_TIME_OUT = 56
-DICOM_ERROR_NET_HOST_NOT_FOUND = 58
-DICOM_ERROR_NET_SECURITY_BREACH = 65
-DICOM_ERROR_TLS = 66
-DICOM_ERROR_BAD_SECURE_MODE = 69
-DICOM_ERROR_TLS_APPLICATION_VERIFICATION = 191
-DICOM_ERROR_TLS_INVALID_CTX = LEAD_INVALID_CTX
-DICOM_ERROR_TLS_INVALID_CTX_VERIFY_DEPTH = LEAD_INVALID_CTX_VERIFY_DEPTH
-DICOM_ERROR_TLS_INVALID_CTX_VERIFY_MODE = 194
-DICOM_ERROR_TLS_INVALID_CTX_CAFILE = LEAD_INVALID_CTX_CAFILE
-DICOM_ERROR_TLS_INVALID_CTX_OPTIONS = LEAD_INVALID_CTX_OPTIONS
-DICOM_ERROR_NET_HOST_UN_REACH = 423
-
 # ---- certificate file types, cipher list ---------------------------------------------------
 L_TLS_FILETYPE_PEM = 1
 L_TLS_FILETYPE_ASN1 = 2
 MAX_CIPHERSUITE_COUNT = 16
-
-# L_CIPHERSUITE: LEAD's private ordinals (not IANA code points).
-TLS_NONE = 0
-TLS_DHE_RSA_WITH_DES_CBC_SHA = 0x12
-TLS_DHE_RSA_WITH_3DES_EDE_CBC_SHA = 0x13
-TLS_DHE_RSA_AES256_SHA = 0x14
-TLS_RSA_WITH_AES_128_CBC_SHA = 0x15
-TLS_RSA_WITH_3DES_EDE_CBC_SHA = 0x16
-TLS_DHE_RSA_WITH_AES_128_GCM_SHA256 = 0x17
-TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 = 0x18
-TLS_DHE_RSA_WITH_AES_256_GCM_SHA384 = 0x19
-TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 = 0x1A
 
 # ---- L_SSL_CTX_CREATE (section 4) ----------------------------------------------------------
 FLAG_SSL_CTX_CREATE_METHOD_TYPE = 0x001
@@ -98,12 +71,6 @@ TLS_STATUS_IDLE, TLS_STATUS_CLIENT_HANDSHAKE, TLS_STATUS_SERVER_HANDSHAKE, TLS_S
     0, 1, 2, 3
 
 
-class SecureModeNotSupportedError(LocalProtocolError):
-    """DICOM_SECURE_ISCL (or an unknown mode) was asked for: dicomtls speaks TLS or plain TCP."""
-
-    lead_code = DICOM_ERROR_BAD_SECURE_MODE
-
-
 @dataclass
 class SslCtxCreate:
     """``L_SSL_CTX_CREATE`` / .NET ``DicomOpenSslContextCreationSettings``. ``flags`` says which
@@ -132,10 +99,9 @@ def check_ctx(ctx: SslCtxCreate) -> int:
         return DICOM_ERROR_TLS_INVALID_CTX_VERIFY_DEPTH
     if f & FLAG_SSL_CTX_CREATE_VERIFY_MODE and ctx.verify_mode & ~L_SSL_VERIFY_ALL:
         return DICOM_ERROR_TLS_INVALID_CTX_VERIFY_MODE
-    if f & FLAG_SSL_CTX_CREATE_CAFILE and ctx.ca_file is not None:
-        import os
-        if not os.path.isfile(ctx.ca_file):
-            return DICOM_ERROR_TLS_INVALID_CTX_CAFILE
+    if f & FLAG_SSL_CTX_CREATE_CAFILE and ctx.ca_file is not None \
+            and not os.path.isfile(ctx.ca_file):
+        return DICOM_ERROR_TLS_INVALID_CTX_CAFILE
     if f & FLAG_SSL_CTX_CREATE_OPTIONS and ctx.options & ~_KNOWN_OPTIONS:
         return DICOM_ERROR_TLS_INVALID_CTX_OPTIONS
     return DICOM_SUCCESS
@@ -163,200 +129,112 @@ def version_range(ctx: SslCtxCreate) -> tuple[Optional[TLSVersion], Optional[TLS
     return low, high
 
 
-def to_suite(value: Union[int, str, CipherSuite]) -> CipherSuite:
-    """A LEAD ordinal (0x12..0x1A), an IANA/OpenSSL/.NET name, or a CipherSuite. An int outside
-    LEAD's ordinals is taken as an IANA code point."""
-    if isinstance(value, int) and not isinstance(value, bool) and value in LEAD_SUITES:
-        return LEAD_SUITES[value]
-    return lookup(value)
-
-
-def lead_suite_value(suite: CipherSuite) -> int:
-    """LEAD's ordinal when LEAD has one, else the IANA code point."""
-    return suite.lead_value if suite.lead_value is not None else suite.code
+def _check_certificate_args(path, cert_type, key) -> int:
+    if cert_type not in (L_TLS_FILETYPE_PEM, L_TLS_FILETYPE_ASN1):
+        return DICOM_ERROR_TLS_INVALID_CTX
+    if not path or not os.path.isfile(path):
+        return DICOM_ERROR_CERTIFICATE_LOAD_FAILED
+    if key is not None and not os.path.isfile(key):
+        return DICOM_ERROR_PRIVATE_KEY_LOAD_FAILED
+    return DICOM_SUCCESS
 
 
 class TLSSettings:
-    """The ``*TLS`` members of LDicomNet (mixin; state initialised by ``_init_tls``)."""
+    """One LDicomNet's TLS settings and the outcome of its last handshake.
 
-    def _init_tls(self, mode: int, ctx: Optional[SslCtxCreate]) -> None:
+    ``mode`` DICOM_SECURE_NONE or DICOM_SECURE_TLS (ISCL: SecureModeNotSupportedError; any
+    other value becomes NONE, as in LEAD); ``ctx`` the ``SslCtxCreate`` (flags 0 when None).
+    The I/O thread sets ``status``, ``session`` and ``error_secure``."""
+
+    def __init__(self, mode: int = DICOM_SECURE_NONE, ctx: Optional[SslCtxCreate] = None):
         if mode == DICOM_SECURE_ISCL:
             raise SecureModeNotSupportedError(
                 "DICOM_SECURE_ISCL (0xABCD0001) is not supported: dicomtls implements TLS "
                 "(DICOM_SECURE_TLS) and plain TCP (DICOM_SECURE_NONE) only")
-        if mode not in (DICOM_SECURE_NONE, DICOM_SECURE_TLS):
-            mode = DICOM_SECURE_NONE  # LEAD: an invalid mode silently becomes NONE
-        self._secure_mode = mode
-        self._ctx = ctx if ctx is not None else SslCtxCreate(flags=0)
-        self._client_cert: Optional[tuple] = None
-        self._server_cert: Optional[tuple] = None
-        self._ciphers: list = [None] * MAX_CIPHERSUITE_COUNT
-        self._error_secure = DICOM_SUCCESS
-        self._session = None
-        self._tls_status = TLS_STATUS_IDLE
+        self.mode = mode if mode in (DICOM_SECURE_NONE, DICOM_SECURE_TLS) else DICOM_SECURE_NONE
+        self.ctx = ctx if ctx is not None else SslCtxCreate(flags=0)
+        #: (certificate path, L_TLS_FILETYPE_*, key path or None) per role, as LEAD keeps them.
+        self.client_certificate: Optional[tuple] = None
+        self.server_certificate: Optional[tuple] = None
+        self._slots: list = [None] * MAX_CIPHERSUITE_COUNT
+        self.error_secure = DICOM_SUCCESS
+        self.session = None
+        self.status = TLS_STATUS_IDLE
 
-    # ---- construction-time settings ----------------------------------------------------------
-    def initialize(self, path: Optional[str] = None, mode: int = DICOM_SECURE_NONE,
-                   ctx_create: Optional[SslCtxCreate] = None) -> int:
-        """``Initialize(pszPath, nMode, pCtxCreate)``: set the mode and the context settings."""
-        try:
-            self._init_tls(mode, ctx_create)
-        except SecureModeNotSupportedError as exc:
-            return exc.lead_code
-        if ctx_create is not None:
-            ctx_create.success = check_ctx(ctx_create)
-            return ctx_create.success
-        return DICOM_SUCCESS
+    @property
+    def secure(self) -> bool:
+        return self.mode == DICOM_SECURE_TLS
 
-    def ctx_set_options(self, options: int) -> int:
-        """``CTXSetOptions``: the ``L_SSL_OP_*`` options of the context settings."""
-        self._ctx.options = options
-        self._ctx.flags |= FLAG_SSL_CTX_CREATE_OPTIONS
-        return check_ctx(self._ctx)
-
-    def set_sll_method_type(self, method_type: int) -> int:
-        """``SetSLLMethodType`` (sic): the ``TYPE_*_METHOD`` of the context settings."""
-        self._ctx.method_type = method_type
-        self._ctx.flags |= FLAG_SSL_CTX_CREATE_METHOD_TYPE
-        return check_ctx(self._ctx)
-
-    def get_ctx(self) -> SslCtxCreate:
-        """``GetCTX``: LEAD hands out the raw ``SSL_CTX*``; we give the settings it is built from
-        (the SSL_CTX is built per connection on the I/O thread and owned by the TLS engine)."""
-        return self._ctx
-
-    @staticmethod
-    def get_open_ssl_version() -> dict:
-        """``GetOpenSslVersion``: ``DICOMOPENSSLVERSION`` as a dict."""
-        try:
-            from ..tls.engines import features
-            installed = features().openssl_version
-        except Exception:  # noqa: BLE001 - informational only
-            installed = ""
-        return {"required_version": "3.0", "installed_version": installed,
-                "is_available": bool(installed), "download_message": ""}
-
-    # ---- certificates ------------------------------------------------------------------------
-    @staticmethod
-    def _check_cert_args(path, cert_type, key) -> int:
-        import os
-        if cert_type not in (L_TLS_FILETYPE_PEM, L_TLS_FILETYPE_ASN1):
-            return DICOM_ERROR_TLS_INVALID_CTX
-        if not path or not os.path.isfile(path):
-            return 219  # CERTIFICATE_LOAD_FAILED
-        if key is not None and not os.path.isfile(key):
-            return 218  # PRIVATE_KEY_LOAD_FAILED
-        return DICOM_SUCCESS
-
-    def set_client_certificate_tls(self, path_to_certificate: str, cert_type: int = 1,
-                                   path_to_key_file: Optional[str] = None) -> int:
-        """``SetClientCertificateTLS``; the key may be in the certificate file (key None)."""
-        rc = self._check_cert_args(path_to_certificate, cert_type, path_to_key_file)
-        if rc == 0:
-            self._client_cert = (str(path_to_certificate), cert_type,
-                                 None if path_to_key_file is None else str(path_to_key_file))
-        return rc
-
-    def set_server_certificate_tls(self, path_to_certificate: str, cert_type: int = 1,
-                                   path_to_key_file: Optional[str] = None) -> int:
-        """``SetServerCertificateTLS`` (the file may hold a chain, leaf first)."""
-        rc = self._check_cert_args(path_to_certificate, cert_type, path_to_key_file)
-        if rc == 0:
-            self._server_cert = (str(path_to_certificate), cert_type,
-                                 None if path_to_key_file is None else str(path_to_key_file))
+    def set_certificate(self, role: str, path, cert_type: int, key) -> int:
+        """Our certificate (and key file; None: the key is in the certificate file) for
+        ``role``; 0 or the LEAD code of what is wrong with the arguments."""
+        rc = _check_certificate_args(path, cert_type, key)
+        if rc == DICOM_SUCCESS:
+            entry = (str(path), cert_type, None if key is None else str(key))
+            if role == "server":
+                self.server_certificate = entry
+            else:
+                self.client_certificate = entry
         return rc
 
     # ---- cipher proposal list ----------------------------------------------------------------
-    def set_cipher_to_index_tls(self, index: int, cipher) -> int:
+    def set_cipher(self, index: int, cipher) -> int:
         """Slot ``index`` (0..15) of the proposal list; None/0 at slot 0 clears the list."""
         if not 0 <= index < MAX_CIPHERSUITE_COUNT:
             return DICOM_ERROR_TLS_INVALID_CTX
         if cipher is None or cipher == 0:
             if index == 0:
-                self._ciphers = [None] * MAX_CIPHERSUITE_COUNT
+                self._slots = [None] * MAX_CIPHERSUITE_COUNT
             else:
-                self._ciphers[index] = None
+                self._slots[index] = None
             return DICOM_SUCCESS
         try:
-            self._ciphers[index] = to_suite(cipher)
+            self._slots[index] = to_suite(cipher)
         except DicomTLSError as exc:
-            return exc.lead_code
+            return lead_code(exc)
         return DICOM_SUCCESS
 
-    def get_cipher_from_index_tls(self, index: int) -> int:
+    def cipher_at(self, index: int) -> int:
         """The slot's suite as LEAD's ordinal (IANA code when LEAD has none); 0 when empty."""
-        if not 0 <= index < MAX_CIPHERSUITE_COUNT or self._ciphers[index] is None:
+        if not 0 <= index < MAX_CIPHERSUITE_COUNT or self._slots[index] is None:
             return TLS_NONE
-        return lead_suite_value(self._ciphers[index])
+        return suite_value(self._slots[index])
 
-    def cipher_list(self) -> list[CipherSuite]:
+    def ciphers(self) -> list:
         """The proposal list in slot order (empty slots skipped)."""
-        return [s for s in self._ciphers if s is not None]
+        return [s for s in self._slots if s is not None]
 
     # ---- after the handshake -----------------------------------------------------------------
-    def get_ciphersuite_tls(self) -> int:
+    def negotiated_suite(self) -> int:
         """The negotiated suite: LEAD ordinal, or the IANA code when LEAD has none; 0 before."""
-        return lead_suite_value(self._session.cipher_suite) if self._session else TLS_NONE
+        return suite_value(self.session.cipher_suite) if self.session else TLS_NONE
 
-    def get_tls_session(self):
-        """dicomtls extension: the negotiated ``SessionInfo`` (None before/without TLS)."""
-        return self._session
-
-    def get_error_secure(self) -> int:
-        return self._error_secure
-
-    def get_secure_mode(self) -> int:
-        return self._secure_mode
-
-    def get_is_secure_connected(self) -> bool:
-        return self._tls_status == TLS_STATUS_CONNECTED
-
-    def set_is_secure_connected(self, value: bool) -> int:
-        """Internal in LEAD ("not to be documented"); the I/O thread owns this state here."""
-        return DICOM_ERROR_BAD_SECURE_MODE
-
-    def get_tls_status(self) -> int:
-        return self._tls_status
-
-    def set_handshake_debug(self, *args) -> int:
-        """Internal in LEAD; use ``TLSConfig.keylog_file`` / logging ``dicomtls.tls`` instead."""
-        return DICOM_SUCCESS
-
-    # ---- per-suite lookups (pure) ------------------------------------------------------------
-    def get_encryption_algorithm_tls(self, cipher) -> int:
-        return int(to_suite(cipher).lead_encryption_method())
-
-    def get_authentication_algorithm_tls(self, cipher) -> int:
-        return int(to_suite(cipher).lead_auth_method())
-
-    def get_integrity_algorithm_tls(self, cipher) -> int:
-        return int(to_suite(cipher).lead_mac_method())
-
-    def get_key_exchange_algorithm_tls(self, cipher) -> int:
-        return int(to_suite(cipher).lead_key_exchange_method())
-
-    def get_encrypt_key_length_tls(self, cipher) -> int:
-        """Bulk cipher key length in bits (3DES: 168)."""
-        return to_suite(cipher).encryption_bits
-
-    def get_mutual_auth_key_length_tls(self, cipher) -> int:
-        """Bits of the authenticating key: the peer certificate's key (our own when the peer
-        sent none) when ``cipher`` is the negotiated suite; 0 otherwise (a suite alone does not
+    def mutual_auth_key_bits(self, cipher) -> int:
+        """Bits of the authenticating key when ``cipher`` is the negotiated suite: the peer
+        certificate's, or our own when the peer sent none; 0 otherwise (a suite alone does not
         fix a key size)."""
         suite = to_suite(cipher)
-        s = self._session
+        s = self.session
         if s is None or s.cipher_suite.code != suite.code or suite.authentication == "NULL":
             return 0
         if s.peer_certificate is not None:
             return s.peer_certificate.key_bits
-        chain = getattr(self, "_own_chain", None)
-        return chain[0].public_key_bits if chain else 0
+        own = self.server_certificate or self.client_certificate
+        if own is None:
+            return 0
+        try:
+            return load_certificates(own[0], der=own[1] == L_TLS_FILETYPE_ASN1)[0].public_key_bits
+        except DicomTLSError:
+            return 0
 
-    # ---- building the configuration (I/O thread) ---------------------------------------------
-    def _build_tls_config(self, role: str, verify, password) -> TLSConfig:
-        own = (self._server_cert or self._client_cert) if role == "server" else \
-            (self._client_cert or self._server_cert)
-        ctx = self._ctx
+    # ---- the configuration of one handshake ----------------------------------------------------
+    def config(self, role: str, verify, password) -> TLSConfig:
+        """The ``TLSConfig`` for a ``role`` handshake. ``verify(VerifyContext) -> bool`` is asked
+        about each peer certificate (``on_verify``), ``password(size, flag)`` for an encrypted
+        key (``on_private_key_password``)."""
+        own = (self.server_certificate or self.client_certificate) if role == "server" else \
+            (self.client_certificate or self.server_certificate)
+        ctx = self.ctx
         kw: dict = {}
         if own is not None:
             kw.update(certificate=own[0], private_key=own[2],
@@ -377,14 +255,16 @@ class TLSSettings:
         if ctx.flags & FLAG_SSL_CTX_CREATE_VERIFY_DEPTH and ctx.verify_depth is not None:
             kw["verify_depth"] = ctx.verify_depth
         low, high = version_range(ctx)
-        return TLSConfig.from_profile(ciphers=tuple(self.cipher_list()), min_version=low,
+        return TLSConfig.from_profile(ciphers=tuple(self.ciphers()), min_version=low,
                                       max_version=high, ca_file=ca, peer_cert=policy, **kw)
 
-    def _verify_args(self, vc: VerifyContext) -> tuple:
-        """``OnVerify(ok, certificate text, X509 error, error string)``."""
-        return (1 if vc.ok else 0, vc.certificate_text, vc.error, vc.error_string)
+
+def verify_args(vc: VerifyContext) -> tuple:
+    """``OnVerify(ok, certificate text, X509 error, error string)`` for one certificate."""
+    return (1 if vc.ok else 0, vc.certificate_text, vc.error, vc.error_string)
 
 
-__all__ = [name for name in dir() if name.isupper() and not name.startswith(("_", "LEAD_"))] + [
-    "L_SSL_CTX_CREATE", "DicomOpenSslContextCreationSettings", "SecureModeNotSupportedError",
-    "SslCtxCreate", "TLSSettings", "check_ctx", "lead_suite_value", "to_suite", "version_range"]
+__all__ = [name for name in dir() if name.isupper()
+           and not name.startswith(("_", "DICOM_ERROR_", "DICOM_SUCCESS", "TLS_NONE"))] + [
+    "DicomOpenSslContextCreationSettings", "L_SSL_CTX_CREATE", "SslCtxCreate", "TLSSettings",
+    "check_ctx", "verify_args", "version_range"]

@@ -67,12 +67,14 @@ class NServiceClient:
     Each request finds the accepted context for its SOP class (``context_for``) and waits for the
     response with its message ID. An N-EVENT-REPORT-RQ arriving meanwhile (or in
     ``wait_event_report``) goes to ``on_event_report(event_rq, dataset_bytes, transfer_syntax)``
-    which returns the status to answer (default 0x0000); the reports are kept in ``events``."""
+    which returns the status to answer (default 0x0000); the reports are kept in ``events``.
+    ``last_response``: the last response message (its Error Comment and Error ID, say)."""
 
     def __init__(self, assoc, *, on_event_report: Optional[Callable] = None):
         self.assoc = assoc
         self.on_event_report = on_event_report
         self.events: list[tuple] = []   # (N_EVENT_REPORT_RQ, dataset bytes | None)
+        self.last_response = None
 
     def transfer_syntax(self, sop_class: str) -> str:
         ctx = self.assoc.context_for(sop_class)
@@ -90,6 +92,7 @@ class NServiceClient:
                 continue
             if isinstance(msg, rsp_type) and \
                     msg.message_id_being_responded_to == message.message_id:
+                self.last_response = msg
                 return msg, got.dataset
             if not self.assoc.dispatch_request(got):  # other requests: answered, not dropped
                 log.debug("ignoring %s while waiting for %s", msg.name, rsp_type.name)

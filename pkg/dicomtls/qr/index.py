@@ -174,6 +174,9 @@ class StorageIndex:
     def __init__(self, directory):
         self.directory = os.fspath(directory)
         self.records: dict[str, Record] = {}
+        #: Files that are not DICOM (the MPPS service's JSON, say), by path: their stamp, so
+        #: they are read again only once they change.
+        self._unreadable: dict[str, tuple] = {}
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
@@ -193,17 +196,28 @@ class StorageIndex:
                     stamp = (st.st_size, st.st_mtime_ns)
                     seen.add(path)
                     old = self.records.get(path)
-                    if old is not None and old.stamp == stamp:
+                    if (old is not None and old.stamp == stamp) or \
+                            self._unreadable.get(path) == stamp:
                         continue
                     try:
                         ds = pydicom.dcmread(path, stop_before_pixels=True)
                     except Exception as exc:  # not DICOM, truncated, ...: not indexed
                         log.debug("not indexed: %s (%s)", path, exc)
                         self.records.pop(path, None)
+                        self._unreadable[path] = stamp
                         continue
+                    self._unreadable.pop(path, None)
                     self.records[path] = Record(path, ds, stamp)
             for path in set(self.records) - seen:
                 del self.records[path]
+            for path in set(self._unreadable) - seen:
+                del self._unreadable[path]
+
+    def instances(self) -> dict[str, str]:
+        """{SOP Instance UID: SOP Class UID} of every indexed instance, as the directory is
+        now (Storage Commitment asks whether an instance is held)."""
+        self.refresh()
+        return {rec.key(IMAGE): rec.sop_class_uid for rec in list(self.records.values())}
 
     def __len__(self) -> int:
         return len(self.records)

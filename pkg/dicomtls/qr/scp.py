@@ -1,15 +1,15 @@
-"""Query/Retrieve SCP (PS3.4 Annex C) over a storage directory, beside Storage and Verification.
+"""Query/Retrieve SCP (PS3.4 Annex C) over a storage directory.
 
-``QRHandler`` extends the Storage SCP's handler (``storage.scp.StorageHandler``), so one
-association can C-ECHO, C-STORE, C-FIND, C-MOVE and C-GET:
+``QueryRetrieveService`` is an ``io.services.QueryRetrieveHandler``; ``QRServer`` composes it
+with Verification and Storage, so one association can C-ECHO, C-STORE, C-FIND, C-MOVE and C-GET:
 
 * C-FIND: one Pending (0xFF00) response per match with its identifier, then Success; a C-CANCEL
   for the request (looked for between responses, without blocking) ends it with 0xFE00.
 * C-MOVE: opens a sub-association to the destination looked up in ``ae_table``
   ({AE title: (host, port)}; unknown: 0xA801) *with the TLS settings of the association that
-  asked* (plain stays plain, TLS uses the server's TLSConfig, or ``move_tls_config``), sends
-  each instance by C-STORE (as stored, or converted between the uncompressed little-endian
-  syntaxes), and reports Pending responses with remaining/completed/failed/warning counts.
+  asked* (plain stays plain, TLS uses ``tls_config``), sends each instance by C-STORE (as
+  stored, or converted between the uncompressed little-endian syntaxes), and reports Pending
+  responses with remaining/completed/failed/warning counts.
 * C-GET: the same C-STORE sub-operations on the asking association, over the storage contexts
   the requestor proposed with SCP/SCU Role Selection (we accept the roles it proposed).
 
@@ -20,19 +20,20 @@ comes with it), 0xA702 (all failed), 0xFE00 (cancelled).
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Mapping, Optional
 
-from ..dimse.messages import (C_CANCEL_RQ, C_FIND_RQ, C_FIND_RSP, C_GET_RQ, C_GET_RSP,
-                              C_MOVE_RQ, C_MOVE_RSP, C_STORE_RQ, C_STORE_RSP)
+from ..dimse.messages import C_FIND_RSP, C_GET_RSP, C_MOVE_RSP, C_STORE_RQ, C_STORE_RSP
 from ..dimse.status import category
 from ..errors import DicomTLSError
-from ..io.association_runner import ServedAssociation, associate
-from ..storage.part10 import Part10Error, convert_dataset, open_dataset, read_dataset, read_meta
-from ..storage.scp import SUPPORTED, StorageHandler, StorageServer, accept_contexts, \
-    STORAGE_SOP_CLASSES
-from ..storage.scu import _choose, plan_contexts
-from ..ul.association import Aborted, MessageReceived
-from ..ul.items import SCPSCURoleSelection
+from ..io.association_runner import associate
+from ..io.server import AssociationServer
+from ..io.services import OperationStopped, ServiceBase, ServiceLink, VerificationService
+from ..storage.part10 import (DatasetReader, Part10Error, convert_dataset, open_dataset,
+                              read_dataset, read_meta)
+from ..storage.scp import ASYNC_WINDOW, STORAGE_SOP_CLASSES, SUPPORTED, StorageService
+from ..storage.scu import choose_context, plan_contexts
+from ..ul.user_info import SCPSCURoleSelection
 from ._dataset import QR_SOP_CLASSES, QR_TRANSFER_SYNTAXES, decode_identifier, encode_identifier
 from .index import QueryError, StorageIndex
 
@@ -46,251 +47,175 @@ UNABLE_SUBOPS = 0xA702
 MOVE_DESTINATION_UNKNOWN = 0xA801
 UNABLE_TO_PROCESS = 0xC000
 
+#: The Q/R contexts, and the storage contexts a C-GET sends its sub-operations on.
 QR_SUPPORTED = dict(SUPPORTED)
 QR_SUPPORTED.update({uid: QR_TRANSFER_SYNTAXES for uid in QR_SOP_CLASSES})
 
 
-#: Q/R operations are a first-class field of ``ServedAssociation`` now (``operations``, counted
-#: by its ``summary()``); the old name stays for callers that imported it.
-QRServedAssociation = ServedAssociation
+class _Operation:
+    """One C-FIND/C-MOVE/C-GET being answered: its responses and the record in ``operations``
+    (the same dict as in ``ServedAssociation.operations``: it fills in as the operation goes)."""
+
+    def __init__(self, link: ServiceLink, event, rsp_cls, service: str):
+        self.link, self.event, self.rsp_cls = link, event, rsp_cls
+        self.msg = event.message
+        self.ts = link.transfer_syntax(event.context_id)
+        self.record: dict = {"service": service, "status": None}
+        link.result.operations.append(self.record)
+
+    def respond(self, status: int, identifier=None, *, error_comment: Optional[str] = None,
+                **counts) -> None:
+        if not self.link.can_send:
+            raise OperationStopped()
+        if status in (PENDING, 0xFF01):
+            if "matches" in self.record:
+                self.record["matches"] += 1
+        else:
+            self.record["status"] = status
+            for name in ("completed", "failed", "warning"):
+                value = counts.get(f"number_of_{name}_suboperations")
+                if value is not None:
+                    self.record[name] = value
+        self.link.send(self.event.context_id, self.rsp_cls(
+            message_id_being_responded_to=self.msg.message_id, status=status,
+            affected_sop_class_uid=self.msg.affected_sop_class_uid,
+            error_comment=error_comment[:64] if error_comment else None, **counts),
+            None if identifier is None else encode_identifier(identifier, self.ts))
+        self.link.flush()
+
+    def select(self, index: StorageIndex):
+        """The matches (C-FIND) or the records to send (C-MOVE, C-GET); None after answering
+        a failure."""
+        model, service = QR_SOP_CLASSES.get(self.msg.affected_sop_class_uid, (None, None))
+        try:
+            identifier = decode_identifier(self.event.dataset, self.ts)
+            if model is None:
+                raise QueryError(f"{self.msg.affected_sop_class_uid} is not a Q/R SOP class",
+                                 0xA900)
+            if service == "find":
+                return index.find(identifier, model)
+            return index.retrieve(identifier, model)
+        except QueryError as exc:
+            self.respond(exc.status, error_comment=str(exc))
+        except Exception as exc:  # an identifier pydicom cannot parse
+            log.warning("%s identifier: %s", self.msg.name, exc)
+            self.respond(UNABLE_TO_PROCESS, error_comment=f"cannot process the identifier: {exc}")
+        return None
 
 
-class _Stop(Exception):
-    """The asking association is gone: stop the operation without answering."""
+class QueryRetrieveService(ServiceBase):
+    """C-FIND, C-MOVE and C-GET over ``index`` (shared by every association: it is
+    thread-safe). ``ae_table`` {AE title: (host, port)} names the C-MOVE destinations;
+    ``tls_config`` is used for a C-MOVE sub-association when the asking association runs over
+    TLS; ``ae_title`` is our calling AE title there."""
 
+    supported = QR_SUPPORTED
 
-class QRHandler(StorageHandler):
-    """Storage + Q/R service for ``serve_association``."""
-
-    def __init__(self, out_dir, *, index: Optional[StorageIndex] = None,
-                 ae_table: Optional[Mapping[str, tuple]] = None, tls_config=None,
-                 ae_title: str = "DICOMTLS", timeout: Optional[float] = 30.0, on_stored=None,
-                 fsync: bool = True):
-        super().__init__(out_dir, on_stored=on_stored, fsync=fsync)
-        self.index = index if index is not None else StorageIndex(out_dir)
+    def __init__(self, index: StorageIndex, *, ae_table: Optional[Mapping[str, tuple]] = None,
+                 tls_config=None, ae_title: str = "DICOMTLS", timeout: Optional[float] = 30.0):
+        self.index = index
         self.ae_table = {k.strip(): tuple(v) for k, v in (ae_table or {}).items()}
         self.tls_config = tls_config
         self.ae_title = ae_title
         self.timeout = timeout
-        self.driver = None
-        self._deferred: list = []
-        self._store_id = 0
-        self._cancel_ids: set = set()
-        self.operations: list[dict] = []
 
-    # -- serve_association hooks --
-    def attach(self, driver) -> None:
-        self.driver = driver
-
-    def accept_contexts(self, rq):
-        self.calling_ae = rq.calling_ae_title.strip()
-        return accept_contexts(rq.presentation_contexts, QR_SUPPORTED)
-
-    def accept_user_items(self, rq):
-        """Accept the roles proposed for storage SOP classes (C-GET needs us as their SCU),
-        after the Storage SCP's answer to an Asynchronous Operations Window."""
+    def accept_user_items(self, link: ServiceLink, rq) -> tuple:
+        """Accept the roles proposed for storage SOP classes (C-GET needs us as their SCU)."""
         ui = rq.user_information
         items = ui.role_selections if ui is not None else ()
-        return super().accept_user_items(rq) + tuple(
-            SCPSCURoleSelection(i.sop_class_uid, i.scu_role, i.scp_role)
-            for i in items if i.sop_class_uid in STORAGE_SOP_CLASSES)
+        return tuple(SCPSCURoleSelection(i.sop_class_uid, i.scu_role, i.scp_role)
+                     for i in items if i.sop_class_uid in STORAGE_SOP_CLASSES)
 
-    def handle(self, assoc, event, result: ServedAssociation) -> bool:
-        if isinstance(event, MessageReceived):
-            msg = event.message
-            if isinstance(msg, C_CANCEL_RQ):
-                return True  # nothing of that ID is running any more
-            if isinstance(msg, (C_FIND_RQ, C_MOVE_RQ, C_GET_RQ)):
-                try:
-                    self._serve(assoc, event, result)
-                except _Stop:
-                    pass
-                finally:
-                    for ev in self._deferred:
-                        self.driver.unread(ev)
-                    self._deferred = []
-                    self._cancel_ids.clear()
-                return True
-        return super().handle(assoc, event, result)
-
-    # -- the operations --
-    def _serve(self, assoc, event, result) -> None:
-        msg, ctx = event.message, event.context_id
-        rsp_cls = {C_FIND_RQ: C_FIND_RSP, C_MOVE_RQ: C_MOVE_RSP, C_GET_RQ: C_GET_RSP}[type(msg)]
-        ts = assoc.contexts[ctx].transfer_syntax
-        model, service = QR_SOP_CLASSES.get(msg.affected_sop_class_uid, (None, None))
-        op = {"service": {C_FIND_RQ: "find", C_MOVE_RQ: "move", C_GET_RQ: "get"}[type(msg)],
-              "status": None}
-        if isinstance(msg, C_MOVE_RQ):
-            op["destination"] = (msg.move_destination or "").strip()
-        if isinstance(msg, C_FIND_RQ):
-            op["matches"] = 0
-        self.operations.append(op)
-        result.operations.append(op)  # the same dict: it fills in as the operation goes on
-
-        def respond(status, identifier=None, **counts):
-            if not assoc.is_established:
-                raise _Stop()
-            comment = counts.pop("error_comment", None)
-            if status in (PENDING, 0xFF01):
-                if "matches" in op:
-                    op["matches"] += 1
-            else:
-                op["status"] = status
-                for name in ("completed", "failed", "warning"):
-                    value = counts.get(f"number_of_{name}_suboperations")
-                    if value is not None:
-                        op[name] = value
-            assoc.send_message(ctx, rsp_cls(
-                message_id_being_responded_to=msg.message_id, status=status,
-                affected_sop_class_uid=msg.affected_sop_class_uid,
-                error_comment=comment[:64] if comment else None, **counts),
-                None if identifier is None else encode_identifier(identifier, ts))
-            self.driver.flush()
-
-        try:
-            identifier = decode_identifier(event.dataset, ts)
-            if model is None:
-                raise QueryError(f"{msg.affected_sop_class_uid} is not a Q/R SOP class", 0xA900)
-            if service == "find":
-                matches = self.index.find(identifier, model)
-            else:
-                records = self.index.retrieve(identifier, model)
-        except QueryError as exc:
-            respond(exc.status, error_comment=str(exc))
+    def c_find(self, link: ServiceLink, event) -> None:
+        op = _Operation(link, event, C_FIND_RSP, "find")
+        op.record["matches"] = 0
+        matches = op.select(self.index)
+        if matches is None:
             return
-        except Exception as exc:  # an identifier pydicom cannot parse
-            log.warning("%s identifier: %s", msg.name, exc)
-            respond(UNABLE_TO_PROCESS, error_comment=f"cannot process the identifier: {exc}")
-            return
-        if service == "find":
-            for match in matches:
-                if self._cancelled(msg.message_id):
-                    respond(CANCEL)
-                    return
-                respond(PENDING, match)
-            respond(SUCCESS)
-            return
-        self._retrieve(assoc, msg, records, respond, result)
-
-    def _cancelled(self, message_id: int) -> bool:
-        """Look (without blocking) for a C-CANCEL of ``message_id``; other events wait."""
-        if message_id in self._cancel_ids:
-            self._cancel_ids.clear()
-            return True
-        while True:
-            event = self.driver.poll_event()
-            if event is None:
-                return False
-            if isinstance(event, MessageReceived) and isinstance(event.message, C_CANCEL_RQ):
-                if event.message.message_id_being_responded_to == message_id:
-                    return True
-                continue
-            self._deferred.append(event)
-            if isinstance(event, Aborted) or not self.driver.assoc.is_established:
-                raise _Stop()
-
-    def _retrieve(self, assoc, msg, records, respond, result) -> None:
-        total = len(records)
-        done = {"completed": 0, "failed": 0, "warning": 0}
-        failed_uids: list[str] = []
-        sub = None
-        if isinstance(msg, C_MOVE_RQ):
-            dest = (msg.move_destination or "").strip()
-            if dest not in self.ae_table:
-                respond(MOVE_DESTINATION_UNKNOWN, error_comment=f"unknown destination {dest}")
+        for match in matches:
+            if link.cancelled(op.msg.message_id):
+                op.respond(CANCEL)
                 return
-            if records:
-                try:
-                    sub = self._open_sub_association(dest, records, assoc)
-                except (DicomTLSError, OSError) as exc:
-                    log.warning("C-MOVE to %s: %s", dest, exc)
-                    respond(UNABLE_SUBOPS, error_comment=f"cannot reach {dest}: {exc}")
-                    return
+            op.respond(PENDING, match)
+        op.respond(SUCCESS)
 
-        def counts(remaining=True):
-            out = {"number_of_completed_suboperations": done["completed"],
-                   "number_of_failed_suboperations": done["failed"],
-                   "number_of_warning_suboperations": done["warning"]}
-            if remaining:
-                out["number_of_remaining_suboperations"] = \
-                    total - done["completed"] - done["failed"] - done["warning"]
-            return out
-
-        def failed_list():
-            if not failed_uids:
-                return None
-            from pydicom.dataset import Dataset
-            ds = Dataset()
-            ds.FailedSOPInstanceUIDList = failed_uids
-            return ds
-
+    def c_move(self, link: ServiceLink, event) -> None:
+        op = _Operation(link, event, C_MOVE_RSP, "move")
+        dest = op.record["destination"] = (op.msg.move_destination or "").strip()
+        records = op.select(self.index)
+        if records is None:
+            return
+        if dest not in self.ae_table:
+            op.respond(MOVE_DESTINATION_UNKNOWN, error_comment=f"unknown destination {dest}")
+            return
+        sub = None
+        if records:
+            try:
+                sub = self._open_sub_association(link, dest, records)
+            except (DicomTLSError, OSError) as exc:
+                log.warning("C-MOVE to %s: %s", dest, exc)
+                op.respond(UNABLE_SUBOPS, error_comment=f"cannot reach {dest}: {exc}")
+                return
         try:
-            for i, rec in enumerate(records):
-                if self._cancelled(msg.message_id):
-                    failed_uids.extend(r.key("IMAGE") for r in records[i:])
-                    respond(CANCEL, failed_list(), **counts())
-                    return
-                if sub is not None:
-                    status = self._store_over(sub, rec, msg)
-                else:
-                    status = self._store_back(assoc, rec)
-                kind = "failed" if status is None or category(status) == "Failure" else \
-                    "warning" if category(status) == "Warning" else "completed"
-                done[kind] += 1
-                if kind == "failed":
-                    failed_uids.append(rec.key("IMAGE"))
-                if i + 1 < total:
-                    respond(PENDING, **counts())
+            self._retrieve(op, records, partial(self._store_over, sub, link))
         finally:
             if sub is not None:
                 try:
                     sub.release()
                 except (DicomTLSError, OSError):
                     sub.abort()
+
+    def c_get(self, link: ServiceLink, event) -> None:
+        op = _Operation(link, event, C_GET_RSP, "get")
+        records = op.select(self.index)
+        if records is not None:
+            self._retrieve(op, records, partial(_store_back, link))
+
+    def _retrieve(self, op: _Operation, records, store_one) -> None:
+        """The C-STORE sub-operations (``store_one(record, request)`` -> status or None),
+        with a Pending response after each but the last, then the final status."""
+        total = len(records)
+        done = {"completed": 0, "failed": 0, "warning": 0}
+        failed_uids: list[str] = []
+
+        def counts(remaining=True):
+            out = {f"number_of_{name}_suboperations": n for name, n in done.items()}
+            if remaining:
+                out["number_of_remaining_suboperations"] = total - sum(done.values())
+            return out
+
+        for i, rec in enumerate(records):
+            if op.link.cancelled(op.msg.message_id):
+                failed_uids.extend(r.key("IMAGE") for r in records[i:])
+                op.respond(CANCEL, _failed_list(failed_uids), **counts())
+                return
+            status = store_one(rec, op.msg)
+            kind = "failed" if status is None or category(status) == "Failure" else \
+                "warning" if category(status) == "Warning" else "completed"
+            done[kind] += 1
+            if kind == "failed":
+                failed_uids.append(rec.key("IMAGE"))
+            if i + 1 < total:
+                op.respond(PENDING, **counts())
         if done["failed"] and not done["completed"] and not done["warning"]:
             status = UNABLE_SUBOPS
         elif done["failed"] or done["warning"]:
             status = SUBOPS_FAILED
         else:
             status = SUCCESS
-        respond(status, failed_list(), **counts(remaining=False))
+        op.respond(status, _failed_list(failed_uids), **counts(remaining=False))
 
-    def _open_sub_association(self, dest: str, records, asking):
+    def _open_sub_association(self, link: ServiceLink, dest: str, records):
         host, port = self.ae_table[dest]
-        tls = self.tls_config if getattr(self.driver.transport, "session", None) else None
         metas = [read_meta(r.path) for r in records]
-        return associate(host, int(port), tls_config=tls, called_ae=dest,
-                         calling_ae=self.ae_title or "DICOMTLS", contexts=plan_contexts(metas),
-                         timeout=self.timeout)
+        return associate(host, int(port), tls_config=self.tls_config if link.secure else None,
+                         called_ae=dest, calling_ae=self.ae_title or "DICOMTLS",
+                         contexts=plan_contexts(metas), timeout=self.timeout)
 
-    @staticmethod
-    def _dataset_for(contexts, rec):
-        """(context id, data set bytes or chunks) for one record, or (None, reason)."""
-        try:
-            meta = read_meta(rec.path)
-        except (Part10Error, OSError) as exc:
-            return None, str(exc)
-
-        class _View:  # _choose wants an object with .contexts
-            pass
-        view = _View()
-        view.contexts = contexts
-        ctx, syntax = _choose(view, meta)
-        if ctx is None:
-            return None, f"no accepted context for {meta.sop_class_uid} {meta.transfer_syntax_uid}"
-        try:
-            if syntax == meta.transfer_syntax_uid:
-                return (ctx, meta), open_dataset(meta)  # read straight into the send buffer
-            return (ctx, meta), convert_dataset(read_dataset(meta), meta.transfer_syntax_uid,
-                                                syntax)
-        except (Part10Error, OSError) as exc:
-            return None, str(exc)
-
-    def _store_over(self, sub, rec, move_rq) -> Optional[int]:
+    def _store_over(self, sub, link: ServiceLink, rec, move_rq) -> Optional[int]:
         """One C-STORE sub-operation on the C-MOVE sub-association; its status (None: failed
         before a response)."""
-        where, data = self._dataset_for(sub.contexts, rec)
+        where, data = _dataset_for(sub.contexts, rec)
         if where is None:
             log.warning("C-MOVE: %s", data)
             return None
@@ -301,7 +226,7 @@ class QRHandler(StorageHandler):
                 sub.send_message(ctx, C_STORE_RQ(
                     message_id=message_id, affected_sop_class_uid=meta.sop_class_uid,
                     affected_sop_instance_uid=meta.sop_instance_uid, priority=0,
-                    move_originator_application_entity_title=self.calling_ae or None,
+                    move_originator_application_entity_title=link.calling_ae or None,
                     move_originator_message_id=move_rq.message_id), data)
             finally:
                 _close(data)
@@ -310,76 +235,81 @@ class QRHandler(StorageHandler):
             log.warning("C-MOVE sub-operation failed: %s", exc)
             return None
 
-    def _store_back(self, assoc, rec) -> Optional[int]:
-        """One C-STORE sub-operation of a C-GET, on the asking association."""
-        where, data = self._dataset_for(assoc.contexts, rec)
-        if where is None:
-            log.warning("C-GET: %s", data)
-            return None
-        ctx, meta = where
-        self._store_id = self._store_id % 0xFFFF + 1
-        message_id = self._store_id
-        rq = C_STORE_RQ(message_id=message_id, affected_sop_class_uid=meta.sop_class_uid,
-                        affected_sop_instance_uid=meta.sop_instance_uid, priority=0)
-        try:
-            if hasattr(data, "readinto"):
-                self.driver.send_dataset(ctx, rq, data)
-            else:
-                assoc.send_message(ctx, rq, data)
-                self.driver.flush()
-        except OSError as exc:  # the file failed half-way: this message cannot be finished
-            log.warning("C-GET: %s: %s", meta.path, exc)
-            if assoc.fsm.allows("Evt15"):
-                assoc.abort()
-                self.driver.flush()
-            raise _Stop() from exc
-        finally:
-            _close(data)
-        while True:
-            event = self.driver.next_event()
-            if event is None or isinstance(event, Aborted):
-                if event is not None:
-                    self._deferred.append(event)
-                raise _Stop()
-            if isinstance(event, MessageReceived):
-                if isinstance(event.message, C_STORE_RSP) and \
-                        event.message.message_id_being_responded_to == message_id:
-                    return event.message.status
-                if isinstance(event.message, C_CANCEL_RQ):  # seen by the next _cancelled()
-                    self._cancel_ids.add(event.message.message_id_being_responded_to)
-                    continue
-            self._deferred.append(event)
+
+def _store_back(link: ServiceLink, rec, get_rq) -> Optional[int]:
+    """One C-STORE sub-operation of a C-GET, on the asking association."""
+    where, data = _dataset_for(link.assoc.contexts, rec)
+    if where is None:
+        log.warning("C-GET: %s", data)
+        return None
+    ctx, meta = where
+    message_id = link.next_message_id()
+    rq = C_STORE_RQ(message_id=message_id, affected_sop_class_uid=meta.sop_class_uid,
+                    affected_sop_instance_uid=meta.sop_instance_uid, priority=0)
+    try:
+        if isinstance(data, DatasetReader):
+            link.send_file(ctx, rq, data)
+        else:
+            link.send(ctx, rq, data)
+            link.flush()
+    except OSError as exc:  # the file failed half-way: this message cannot be finished
+        log.warning("C-GET: %s: %s", meta.path, exc)
+        link.abort()
+        raise OperationStopped() from exc
+    finally:
+        _close(data)
+    return link.wait_response(message_id, C_STORE_RSP).status
+
+
+def _dataset_for(contexts, rec):
+    """(context id, file meta) and the data set (a reader, or converted bytes) for one record,
+    or (None, the reason it cannot be sent)."""
+    try:
+        meta = read_meta(rec.path)
+    except (Part10Error, OSError) as exc:
+        return None, str(exc)
+    ctx, syntax = choose_context(contexts, meta)
+    if ctx is None:
+        return None, f"no accepted context for {meta.sop_class_uid} {meta.transfer_syntax_uid}"
+    try:
+        if syntax == meta.transfer_syntax_uid:
+            return (ctx, meta), open_dataset(meta)  # read straight into the send buffer
+        return (ctx, meta), convert_dataset(read_dataset(meta), meta.transfer_syntax_uid, syntax)
+    except (Part10Error, OSError) as exc:
+        return None, str(exc)
+
+
+def _failed_list(failed_uids: list):
+    if not failed_uids:
+        return None
+    from pydicom.dataset import Dataset
+    ds = Dataset()
+    ds.FailedSOPInstanceUIDList = failed_uids
+    return ds
 
 
 def _close(data) -> None:
-    if hasattr(data, "close"):
+    if isinstance(data, DatasetReader):
         data.close()
 
 
-class QRServer(StorageServer):
-    """Verification + Storage + Query/Retrieve SCP over ``out_dir``: one thread per association.
-
-    ``ae_table`` {AE title: (host, port)} names the C-MOVE destinations; the sub-associations
-    use TLS (``move_tls_config``, default the server's ``tls_config``) when the asking
-    association did."""
-
-    def __init__(self, out_dir, host: str = "127.0.0.1", port: int = 0, *, ae_table=None,
-                 index: Optional[StorageIndex] = None, move_tls_config=None, **kwargs):
-        super().__init__(out_dir, host, port, **kwargs)
-        self.ae_table = dict(ae_table or {})
-        self.index = index if index is not None else StorageIndex(self.out_dir)
-        self.move_tls_config = move_tls_config
-
-    def serve_transport(self, transport) -> ServedAssociation:
-        from ..io.association_runner import serve_association
-        handler = QRHandler(self.out_dir, index=self.index, ae_table=self.ae_table,
-                            tls_config=self.move_tls_config or self.tls_config,
-                            ae_title=self.ae_title or "DICOMTLS", timeout=self.timeout,
-                            on_stored=self.on_stored, fsync=self.fsync)
-        result = serve_association(transport, ae_title=self.ae_title, supported=QR_SUPPORTED,
-                                   timeout=self.timeout, handler=handler)
-        log.info("%s", result.summary())
-        return result
+def QRServer(out_dir, host: str = "127.0.0.1", port: int = 0, *, ae_table=None,
+             index: Optional[StorageIndex] = None, move_tls_config=None, on_stored=None,
+             fsync: bool = True, async_window: int = ASYNC_WINDOW, **kwargs):
+    """Verification + Storage + Query/Retrieve SCP over ``out_dir``: an
+    ``io.server.AssociationServer`` (``kwargs``: ``tls_config``, ``ae_title``, ``timeout``,
+    ``on_result``, ...). ``ae_table`` {AE title: (host, port)} names the C-MOVE destinations;
+    the sub-associations use TLS (``move_tls_config``, default the server's ``tls_config``)
+    when the asking association did."""
+    qr = QueryRetrieveService(
+        index if index is not None else StorageIndex(out_dir), ae_table=ae_table,
+        tls_config=move_tls_config or kwargs.get("tls_config"),
+        ae_title=kwargs.get("ae_title") or "DICOMTLS", timeout=kwargs.get("timeout", 30.0))
+    storage = partial(StorageService, out_dir, on_stored=on_stored, fsync=fsync,
+                      async_window=async_window)
+    # The Q/R service keeps no per-association state: every association shares it.
+    return AssociationServer(host, port, services=(VerificationService, storage, lambda: qr),
+                             **kwargs)
 
 
-__all__ = ["QRHandler", "QRServedAssociation", "QRServer", "QR_SUPPORTED"]
+__all__ = ["QRServer", "QR_SUPPORTED", "QueryRetrieveService"]

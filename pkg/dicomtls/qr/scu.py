@@ -6,7 +6,7 @@
 
 ``get`` receives the C-STORE sub-operations on its own association (it proposes the storage
 SOP classes with SCP/SCU Role Selection, SCP role) and writes them with the Storage SCP's
-streaming writer (``storage.scp.StorageHandler``: temporary file, fsync, rename). Each storage
+streaming writer (``storage.scp.StorageService``: temporary file, fsync, rename). Each storage
 SOP class gets a context with the uncompressed little-endian syntaxes; the common image classes
 (``GET_COMPRESSED_KEYWORDS``, or the first of the caller's classes while the 128 contexts
 last) also get one context per compressed syntax (``GET_COMPRESSED_SYNTAXES``), so compressed
@@ -18,13 +18,18 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Optional, Sequence
 
 from ..dimse.messages import C_CANCEL_RQ, C_FIND_RQ, C_GET_RQ, C_MOVE_RQ
-from ..io.association_runner import ServedAssociation, associate
+from ..io.association_runner import associate
+from ..io.served import ServedAssociation
+from ..io.services import ServiceLink, ServiceRegistry
+from ..io.worker import JobDone
+from ..storage.part10 import COMPRESSED_TRANSFER_SYNTAXES, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 from ..ul.association import (Aborted, DatasetComplete, DatasetFragment, DatasetStarted,
                               MessageReceived)
-from ..ul.items import SCPSCURoleSelection
+from ..ul.user_info import SCPSCURoleSelection
 from ..ul.negotiation import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 from ._dataset import SOP_CLASS, decode_identifier, encode_identifier, identifier_from_keys
 
@@ -52,18 +57,7 @@ GET_STORAGE_KEYWORDS = (
 )
 GET_TRANSFER_SYNTAXES = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
 #: Compressed syntaxes a C-GET also proposes (one context each) for the classes below.
-GET_COMPRESSED_SYNTAXES = (
-    "1.2.840.10008.1.2.4.50",     # JPEG Baseline (Process 1)
-    "1.2.840.10008.1.2.4.51",     # JPEG Extended (Process 2 & 4)
-    "1.2.840.10008.1.2.4.57",     # JPEG Lossless, Non-Hierarchical (Process 14)
-    "1.2.840.10008.1.2.4.70",     # JPEG Lossless, First-Order Prediction (Process 14 SV1)
-    "1.2.840.10008.1.2.4.80",     # JPEG-LS Lossless
-    "1.2.840.10008.1.2.4.81",     # JPEG-LS Near-Lossless
-    "1.2.840.10008.1.2.4.90",     # JPEG 2000 Lossless Only
-    "1.2.840.10008.1.2.4.91",     # JPEG 2000
-    "1.2.840.10008.1.2.5",        # RLE Lossless
-    "1.2.840.10008.1.2.1.99",     # Deflated Explicit VR Little Endian
-)
+GET_COMPRESSED_SYNTAXES = COMPRESSED_TRANSFER_SYNTAXES + (DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,)
 #: The default classes that get the compressed contexts: 40 + 8 x 10 + 1 (Q/R) = 121 <= 128.
 GET_COMPRESSED_KEYWORDS = (
     "CTImageStorage", "MRImageStorage", "ComputedRadiographyImageStorage",
@@ -164,7 +158,8 @@ def _run(assoc, context_id, rq, ts, identifier, result, *, on_store=None,
          max_results: Optional[int] = None, on_match: Optional[Callable] = None,
          cancel_after: Optional[int] = None):
     """Send ``rq`` and read until its final response; C-CANCEL once ``max_results`` matches
-    or ``cancel_after`` Pending responses arrived."""
+    or ``cancel_after`` Pending responses arrived. ``on_store(event)``: the C-STORE
+    sub-operations of a C-GET, as streaming events."""
     pending = 0
     assoc.send_message(context_id, rq, encode_identifier(identifier, ts))
     cancelled = False
@@ -172,8 +167,9 @@ def _run(assoc, context_id, rq, ts, identifier, result, *, on_store=None,
         event = assoc.next_event()
         if event is None or isinstance(event, Aborted):
             assoc._unexpected(event)
-        if on_store is not None and on_store(assoc.assoc, event):
-            assoc._driver.flush()
+        if on_store is not None and isinstance(event, _STORE_EVENTS):
+            on_store(event)
+            assoc.driver.flush()
             continue
         if not isinstance(event, MessageReceived):
             continue
@@ -205,10 +201,32 @@ def _run(assoc, context_id, rq, ts, identifier, result, *, on_store=None,
         return result
 
 
-def _open(host, port, sop_class, contexts_extra=(), **kw):
+#: What the storage service of a C-GET SCU receives (JobDone: should it finish objects on a
+#: background worker, its results come back on this association too).
+_STORE_EVENTS = (DatasetStarted, DatasetFragment, DatasetComplete, JobDone)
+
+
+def _query(host, port, service: str, identifier, model: str, assoc_kw: dict, *,
+           rq_fields=None, storage_contexts=(), extra_user_items=(), on_open=None,
+           **run_kw) -> QueryResult:
+    """One C-FIND/C-MOVE/C-GET on its own association: open it, send the request, read to the
+    final response, release. ``on_open(assoc, result)`` returns the ``on_store`` of a C-GET."""
+    identifier = _identifier(identifier)
+    sop_class = SOP_CLASS[(model, service)]
     contexts = [(sop_class, [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN]),
-                *contexts_extra]
-    return associate(host, port, contexts=contexts, **kw)
+                *storage_contexts]
+    assoc = associate(host, port, contexts=contexts, extra_user_items=extra_user_items,
+                      stream_datasets=bool(storage_contexts), **assoc_kw)
+    result = QueryResult(session=assoc.session)
+    rq_type = {"find": C_FIND_RQ, "move": C_MOVE_RQ, "get": C_GET_RQ}[service]
+    with assoc:
+        on_store = on_open(assoc, result) if on_open is not None else None
+        ctx = assoc.context_for(sop_class)
+        rq = rq_type(message_id=assoc.next_message_id(), affected_sop_class_uid=sop_class,
+                     **(rq_fields or {}))
+        _run(assoc, ctx, rq, assoc.contexts[ctx].transfer_syntax, identifier, result,
+             on_store=on_store, **run_kw)
+    return result
 
 
 def find(host: str, port: int, identifier, *, model: str = "study",
@@ -216,17 +234,8 @@ def find(host: str, port: int, identifier, *, model: str = "study",
          **assoc_kw) -> QueryResult:
     """C-FIND; ``max_results``: send a C-CANCEL once that many matches arrived (the SCP then
     ends with 0xFE00). ``assoc_kw``: ``associate``'s options (tls_config, called_ae, ...)."""
-    identifier = _identifier(identifier)
-    sop_class = SOP_CLASS[(model, "find")]
-    assoc = _open(host, port, sop_class, **assoc_kw)
-    result = QueryResult(session=assoc.session)
-    with assoc:
-        ctx = assoc.context_for(sop_class)
-        ts = assoc.contexts[ctx].transfer_syntax
-        rq = C_FIND_RQ(message_id=assoc.next_message_id(), affected_sop_class_uid=sop_class)
-        _run(assoc, ctx, rq, ts, identifier, result, max_results=max_results,
-             on_match=on_match)
-    return result
+    return _query(host, port, "find", identifier, model, assoc_kw, max_results=max_results,
+                  on_match=on_match)
 
 
 def move(host: str, port: int, destination: str, identifier, *, model: str = "study",
@@ -234,17 +243,8 @@ def move(host: str, port: int, destination: str, identifier, *, model: str = "st
     """C-MOVE to the AE title ``destination`` (which the SCP must know). ``cancel_after``:
     send a C-CANCEL once that many Pending responses arrived (the SCP then stops between
     sub-operations and ends with 0xFE00)."""
-    identifier = _identifier(identifier)
-    sop_class = SOP_CLASS[(model, "move")]
-    assoc = _open(host, port, sop_class, **assoc_kw)
-    result = QueryResult(session=assoc.session)
-    with assoc:
-        ctx = assoc.context_for(sop_class)
-        rq = C_MOVE_RQ(message_id=assoc.next_message_id(), affected_sop_class_uid=sop_class,
-                       move_destination=destination)
-        _run(assoc, ctx, rq, assoc.contexts[ctx].transfer_syntax, identifier, result,
-             cancel_after=cancel_after)
-    return result
+    return _query(host, port, "move", identifier, model, assoc_kw,
+                  rq_fields={"move_destination": destination}, cancel_after=cancel_after)
 
 
 def get(host: str, port: int, out_dir, identifier, *, model: str = "study",
@@ -255,36 +255,32 @@ def get(host: str, port: int, out_dir, identifier, *, model: str = "study",
     (default ``get_storage_classes()``); compressed contexts go to the first of them while
     the 128 presentation contexts last (by default to ``GET_COMPRESSED_KEYWORDS``).
     ``cancel_after``: as for ``move``."""
-    from ..storage.scp import StorageHandler
-    identifier = _identifier(identifier)
-    sop_class = SOP_CLASS[(model, "get")]
+    from ..storage.scp import StorageService
     classes = tuple(storage_classes or get_storage_classes())
-    storage_contexts = plan_get_contexts(
-        classes, None if storage_classes else _default_compressed())
-    roles = [SCPSCURoleSelection(uid, False, True) for uid in classes]
     os.makedirs(out_dir, exist_ok=True)
-    result = QueryResult()
-    writer = StorageHandler(out_dir, on_stored=lambda path, msg: result.stored.append(path))
-    counts = ServedAssociation()
-    assoc = _open(host, port, sop_class, storage_contexts,
-                  extra_user_items=roles, stream_datasets=True, **assoc_kw)
-    result.session = assoc.session
-    writer.calling_ae = assoc.assoc.request_pdu.called_ae_title.strip()
+    opened = []
 
-    def on_store(a, event):
-        if isinstance(event, (DatasetStarted, DatasetFragment, DatasetComplete)):
-            return writer.handle(a, event, counts)
-        return False
+    def on_open(assoc, result):
+        """We are the Storage SCP of the sub-operations: the storage service writes them, on
+        a link over this association (the source of the files is the AE we called)."""
+        writer = StorageService(out_dir, on_stored=lambda path, msg: result.stored.append(path),
+                                sop_classes=classes)
+        link = ServiceLink(assoc.assoc, assoc.driver, ServedAssociation(),
+                           calling_ae=assoc.assoc.request_pdu.called_ae_title.strip())
+        registry = ServiceRegistry([writer])
+        opened.append((registry, link))
+        return partial(registry.dispatch, link)
 
     try:
-        with assoc:
-            ctx = assoc.context_for(sop_class)
-            rq = C_GET_RQ(message_id=assoc.next_message_id(), affected_sop_class_uid=sop_class)
-            _run(assoc, ctx, rq, assoc.contexts[ctx].transfer_syntax, identifier, result,
-                 on_store=on_store, cancel_after=cancel_after)
+        return _query(host, port, "get", identifier, model, assoc_kw,
+                      storage_contexts=plan_get_contexts(
+                          classes, None if storage_classes else _default_compressed()),
+                      extra_user_items=[SCPSCURoleSelection(uid, False, True)
+                                        for uid in classes],
+                      on_open=on_open, cancel_after=cancel_after)
     finally:
-        writer.close(counts)
-    return result
+        for registry, link in opened:
+            registry.close(link)   # a partial object is discarded
 
 
 __all__ = ["GET_COMPRESSED_KEYWORDS", "GET_COMPRESSED_SYNTAXES", "GET_STORAGE_KEYWORDS",

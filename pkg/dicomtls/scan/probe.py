@@ -19,7 +19,7 @@ from ..tls.connection import NEED_DATA, ConnectionClosed, HandshakeComplete, Ses
 from ..tls.engines import new_connection
 from ..tls.own.cipherspec import ENGINE_NAME, allowed_at
 from ..tls.own.messages import HandshakeBuffer, decode_server_hello
-from ..tls.protocol import ExtensionType
+from ..tls.protocol import AlertDescription, ContentType, ExtensionType, HandshakeType
 from ..tls.suites import CipherSuite, by_code
 from ..tls.versions import TLSVersion
 
@@ -36,9 +36,11 @@ ALL_VERSIONS = tuple(TLSVersion)
 # Engines in the order a probe tries them, per mode: auto prefers libssl, dicomtls the own engine.
 ENGINE_ORDER = {"auto": ("libssl", ENGINE_NAME), ENGINE_NAME: (ENGINE_NAME, "libssl"),
                 "libssl": ("libssl",)}
-HANDSHAKE_FAILURE, CERTIFICATE_REQUIRED = 40, 116
+A = AlertDescription
 # Alerts a server sends about the client's certificate (RFC 5246 7.2.2, RFC 8446 6.2).
-CERT_ALERTS = frozenset({42, 43, 44, 45, 46, 48, 49, 116})
+CERT_ALERTS = frozenset({A.BAD_CERTIFICATE, A.UNSUPPORTED_CERTIFICATE, A.CERTIFICATE_REVOKED,
+                         A.CERTIFICATE_EXPIRED, A.CERTIFICATE_UNKNOWN, A.UNKNOWN_CA,
+                         A.ACCESS_DENIED, A.CERTIFICATE_REQUIRED})
 _HRR_RANDOM = hashlib.sha256(b"HelloRetryRequest").digest()  # RFC 8446 4.1.3
 RECV_CHUNK = 64 * 1024
 MAX_STEPS = 4096          # engine steps per handshake: each consumes input or yields an event
@@ -76,20 +78,20 @@ class ServerTap:
                     return
                 payload = bytes(buf[5:5 + length])
                 del buf[:5 + length]
-                if ctype == 22:
+                if ctype == ContentType.HANDSHAKE:
                     self._hs.feed(payload)
                     for _ in range(MAX_STEPS):
                         msg = None if self.done else self._hs.next_message()
                         if msg is None:
                             break
                         self._on_message(msg[0], msg[1])
-                elif not (ctype == 20 and self.hello is None):  # CCS after a HelloRetryRequest
+                elif not (ctype == ContentType.CHANGE_CIPHER_SPEC and self.hello is None):  # CCS after a HelloRetryRequest
                     self.done = True  # an alert, ChangeCipherSpec or encrypted data: clear ends
         except Exception:  # noqa: BLE001 - malformed input is the engine's to report
             self.done = True
 
     def _on_message(self, msg_type: int, body: bytes) -> None:
-        if msg_type == 2:
+        if msg_type == HandshakeType.SERVER_HELLO:
             hello = decode_server_hello(body)
             if hello.random == _HRR_RANDOM:
                 return  # a HelloRetryRequest; the real ServerHello follows in the clear
@@ -98,9 +100,9 @@ class ServerTap:
             self.version = (chosen[0] << 8 | chosen[1]) if chosen and len(chosen) == 2 \
                 else hello.version
             self.done = self.version >= TLSVersion.TLSv1_3  # the rest of 1.3 is encrypted
-        elif msg_type == 13:
+        elif msg_type == HandshakeType.CERTIFICATE_REQUEST:
             self.cert_request = True
-        elif msg_type == 14:
+        elif msg_type == HandshakeType.SERVER_HELLO_DONE:
             self.done = True  # ServerHelloDone: nothing after it is of interest
 
     @property
@@ -305,8 +307,8 @@ def _classify(result: ProbeResult, exc: DicomTLSError, completed: bool, have_cer
         # After a CertificateRequest (or, in TLS 1.3, after our Finished) a certificate alert or
         # a bare handshake_failure is the server's answer to the certificate we sent or lacked.
         asked = tap.cert_request or completed
-        if received == CERTIFICATE_REQUIRED or (
-                asked and (received in CERT_ALERTS or received == HANDSHAKE_FAILURE)):
+        if received == A.CERTIFICATE_REQUIRED or (
+                asked and (received in CERT_ALERTS or received == A.HANDSHAKE_FAILURE)):
             result.status = CLIENT_CERT_REJECTED if have_cert else NEEDS_CLIENT_CERT
         else:
             result.status = REFUSED
@@ -327,6 +329,7 @@ def _classify(result: ProbeResult, exc: DicomTLSError, completed: bool, have_cer
 
 
 def version_label(number: Optional[int]) -> str:
+    """"TLSv1.2" for 0x0303; "version 0x...." for a number that is not a TLS version."""
     try:
         return TLSVersion(number).label
     except (ValueError, TypeError):

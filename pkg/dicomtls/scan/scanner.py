@@ -34,6 +34,9 @@ from .probe import (ACCEPTED, SKIPPED, UNDECIDED, UNTRUSTED, ALL_VERSIONS, ENGIN
 # ---- the report ----------------------------------------------------------------------------------
 @dataclass
 class Preference:
+    """Whether the server picks suites by its own order or the client's, at which version, and
+    its order when determined."""
+
     version: Optional[TLSVersion] = None
     mode: Optional[str] = None        # "server", "client", "mixed", or None (not determined)
     engine: Optional[str] = None
@@ -44,6 +47,9 @@ class Preference:
 
 @dataclass
 class Extensions:
+    """What the server answers to encrypt-then-MAC, extended master secret and
+    renegotiation_info."""
+
     encrypt_then_mac: Optional[bool] = None       # None: not determined / not applicable
     extended_master_secret: Optional[bool] = None
     secure_renegotiation: Optional[bool] = None   # renegotiation_info in the ServerHello
@@ -53,6 +59,8 @@ class Extensions:
 
 @dataclass
 class CertificateReport:
+    """The server's chain as presented and whether it verified against the given CAs."""
+
     chain: tuple = ()                 # CertificateInfo, leaf first
     verified: Optional[bool] = None   # None: not checked (no trusted CAs given)
     detail: str = ""
@@ -60,6 +68,9 @@ class CertificateReport:
 
 @dataclass
 class ProfileSupport:
+    """Whether the server can serve one PS3.15 profile ("yes", "with_client_cert", "no",
+    "unknown") and why."""
+
     profile: str
     section: str
     state: str                        # "yes", "with_client_cert", "no", "unknown"
@@ -68,6 +79,9 @@ class ProfileSupport:
 
 @dataclass
 class ScanReport:
+    """Everything one scan found: the probes per (version, suite), preference, extensions,
+    certificate and profiles; ``to_dict`` for JSON."""
+
     host: str
     port: int
     address: str

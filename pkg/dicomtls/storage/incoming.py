@@ -11,6 +11,7 @@ with a background worker creates the next ones there (see ``scp.StorageHandler``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -36,10 +37,11 @@ STATUS_OUT_OF_RESOURCES = 0xA700
 _UNSAFE = re.compile(r"[^0-9A-Za-z.\-]")
 
 
-def safe_filename(sop_instance_uid: str) -> str:
-    """``<uid>.dcm`` with only [0-9A-Za-z.-] kept (anything else becomes '_'), never a path."""
+def safe_filename(sop_instance_uid: str, suffix: str = ".dcm") -> str:
+    """``<uid><suffix>`` with only [0-9A-Za-z.-] kept (anything else becomes '_'), never a
+    path."""
     name = _UNSAFE.sub("_", (sop_instance_uid or "").strip("\0 "))[:200].lstrip(".")
-    return (name or "unnamed") + ".dcm"
+    return (name or "unnamed") + suffix
 
 
 def create_partial(out_dir: str, stem: str = "incoming") -> tuple[int, str]:
@@ -54,14 +56,16 @@ def create_partial(out_dir: str, stem: str = "incoming") -> tuple[int, str]:
     raise FileExistsError(f"no free temporary name in {out_dir}")
 
 
-def discard_partial(spare: tuple[int, str]) -> None:
-    """Close and remove a file ``create_partial`` made and nobody used."""
+def discard_partial(spare: tuple[Optional[int], Optional[str]]) -> None:
+    """Close and remove a file ``create_partial`` made (either part may be None: already
+    closed, already gone)."""
     fd, path = spare
-    for step in (lambda: os.close(fd), lambda: os.unlink(path)):
-        try:
-            step()
-        except OSError:
-            pass
+    with contextlib.suppress(OSError):
+        if fd is not None:
+            os.close(fd)
+    with contextlib.suppress(OSError):
+        if path is not None:
+            os.unlink(path)
 
 
 class IncomingObject:
@@ -159,18 +163,8 @@ class IncomingObject:
 
     def discard(self) -> None:
         self._pending, self._pending_bytes = [], 0
-        if self.fd is not None:
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
-            self.fd = None
-        if self.temp is not None:
-            try:
-                os.unlink(self.temp)
-            except OSError:
-                pass
-            self.temp = None
+        discard_partial((self.fd, self.temp))
+        self.fd = self.temp = None
 
 
 def fsync_directory(path: str) -> None:

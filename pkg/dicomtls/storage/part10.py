@@ -36,6 +36,19 @@ _fadvise = getattr(os, "posix_fadvise", None)
 MAGIC = b"DICM"
 #: Uncompressed little-endian syntaxes: a data set can be converted between these two.
 CONVERTIBLE = (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN)
+DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
+#: The compressed syntaxes the Storage SCP accepts and a C-GET SCU proposes, stored as sent.
+COMPRESSED_TRANSFER_SYNTAXES = (
+    "1.2.840.10008.1.2.4.50",     # JPEG Baseline (Process 1)
+    "1.2.840.10008.1.2.4.51",     # JPEG Extended (Process 2 & 4)
+    "1.2.840.10008.1.2.4.57",     # JPEG Lossless, Non-Hierarchical (Process 14)
+    "1.2.840.10008.1.2.4.70",     # JPEG Lossless, First-Order Prediction (Process 14 SV1)
+    "1.2.840.10008.1.2.4.80",     # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",     # JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.90",     # JPEG 2000 Lossless Only
+    "1.2.840.10008.1.2.4.91",     # JPEG 2000
+    "1.2.840.10008.1.2.5",        # RLE Lossless
+)
 DEFAULT_CHUNK = 4 << 20
 
 _TAG_VR = struct.Struct("<HH2s")
@@ -294,6 +307,7 @@ def convert_dataset(data: bytes, from_syntax: str, to_syntax: str) -> bytes:
     return out.getvalue()
 
 
-__all__ = ["CONVERTIBLE", "DatasetReader", "FileMeta", "Part10Error", "convert_dataset",
-           "file_meta_bytes", "iter_dataset_chunks", "open_dataset", "prefetch", "read_dataset",
-           "read_meta", "write_part10"]
+__all__ = ["COMPRESSED_TRANSFER_SYNTAXES", "CONVERTIBLE", "DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN",
+           "DatasetReader", "FileMeta", "Part10Error", "convert_dataset", "file_meta_bytes",
+           "iter_dataset_chunks", "open_dataset", "prefetch", "read_dataset", "read_meta",
+           "write_part10"]

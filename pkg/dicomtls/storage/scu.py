@@ -24,10 +24,10 @@ from ..dimse.messages import C_STORE_RQ, C_STORE_RSP
 from ..dimse.status import category, status_name
 from ..errors import AssociationError, DicomTLSError
 from ..io.association_runner import associate
-from ..ul.negotiation import DEFAULT_MAX_PDU_LENGTH, VERIFICATION_SOP_CLASS
+from ..ul.negotiation import DEFAULT_MAX_PDU_LENGTH
 from ..ul.user_info import AsynchronousOperationsWindow
-from .part10 import (CONVERTIBLE, HEAD_LENGTH, FileMeta, Part10Error, convert_dataset,
-                     open_dataset, prefetch, read_dataset, read_meta)
+from .part10 import (CONVERTIBLE, HEAD_LENGTH, DatasetReader, FileMeta, Part10Error,
+                     convert_dataset, open_dataset, prefetch, read_dataset, read_meta)
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +147,11 @@ def plan_contexts(metas: Iterable[FileMeta]) -> list[tuple[str, list[str]]]:
     return out[:MAX_CONTEXTS]
 
 
-def _choose(assoc, meta: FileMeta) -> tuple[Optional[int], Optional[str]]:
-    """(context id, accepted syntax): the stored syntax if accepted, else a convertible one."""
+def choose_context(contexts, meta: FileMeta) -> tuple[Optional[int], Optional[str]]:
+    """(context id, accepted syntax) among an association's ``contexts`` ({id: negotiated
+    context}) for ``meta``: the stored syntax if accepted, else a convertible one."""
     fallback = None
-    for ctx in assoc.contexts.values():
+    for ctx in contexts.values():
         if not ctx.accepted or ctx.abstract_syntax != meta.sop_class_uid:
             continue
         if ctx.transfer_syntax == meta.transfer_syntax_uid:
@@ -161,10 +162,10 @@ def _choose(assoc, meta: FileMeta) -> tuple[Optional[int], Optional[str]]:
     return fallback or (None, None)
 
 
-def _why_no_context(assoc, meta: FileMeta) -> str:
-    accepted = sorted({c.transfer_syntax for c in assoc.contexts.values()
+def _why_no_context(contexts, meta: FileMeta) -> str:
+    accepted = sorted({c.transfer_syntax for c in contexts.values()
                        if c.accepted and c.abstract_syntax == meta.sop_class_uid})
-    if not any(c.abstract_syntax == meta.sop_class_uid for c in assoc.contexts.values()):
+    if not any(c.abstract_syntax == meta.sop_class_uid for c in contexts.values()):
         return f"SOP class {meta.sop_class_uid} was not proposed (over {MAX_CONTEXTS} contexts)"
     if not accepted:
         return f"the peer accepted no presentation context for SOP class {meta.sop_class_uid}"
@@ -190,128 +191,141 @@ def store(host: str, port: int, paths: Iterable, *, tls_config=None,
     summary = StoreSummary(results=list(bad))
     if not metas:
         return summary
-    contexts = plan_contexts(metas)
-    total_bytes = sum(m.dataset_length for m in metas)
-    started = time.monotonic()
-    done_objects, done_bytes = 0, 0
-
-    def report():
-        if progress is not None:
-            progress(Progress(done_objects, len(metas), done_bytes, total_bytes,
-                              time.monotonic() - started))
-
     prefetch(metas[0].path, metas[0].dataset_offset, metas[0].dataset_length)
     extra = (AsynchronousOperationsWindow(async_window, 1),) if async_window > 1 else ()
+    started = time.monotonic()
     assoc = associate(host, port, tls_config=tls_config, called_ae=called_ae,
-                      calling_ae=calling_ae, contexts=contexts, timeout=timeout,
+                      calling_ae=calling_ae, contexts=plan_contexts(metas), timeout=timeout,
                       max_pdu_length=max_pdu_length, server_name=server_name,
                       extra_user_items=extra)
     summary.session = assoc.session
-    invoked = assoc.assoc.async_window[0]   # 0: unlimited
-    window = async_window if invoked == 0 else max(1, min(invoked, async_window))
-    outstanding: dict[int, FileResult] = {}
-    broken: Optional[str] = None
+    try:
+        _Sender(assoc, metas, summary, async_window, progress, started).run()
+    finally:
+        summary.seconds = time.monotonic() - started
+    return summary
 
-    def finish(got) -> None:
-        nonlocal done_objects
+
+class _Sender:
+    """One ``store`` run on an established association: sends each file, keeps up to
+    ``window`` requests outstanding, collects the responses as they come."""
+
+    def __init__(self, assoc, metas: list, summary: StoreSummary, async_window: int,
+                 progress, started: float):
+        self.assoc = assoc
+        self.metas = metas
+        self.summary = summary
+        invoked = assoc.assoc.async_window[0]   # 0: unlimited
+        self.window = async_window if invoked == 0 else max(1, min(invoked, async_window))
+        self.progress = progress
+        self.started = started
+        self.total_bytes = sum(m.dataset_length for m in metas)
+        self.done_objects = self.done_bytes = 0
+        self.outstanding: dict[int, FileResult] = {}
+        self.broken: Optional[str] = None   # why the association cannot go on
+
+    def run(self) -> None:
+        try:
+            for index, meta in enumerate(self.metas):
+                result = FileResult(meta.path, meta.sop_class_uid, meta.sop_instance_uid,
+                                    meta.transfer_syntax_uid)
+                self.summary.results.append(result)
+                if self.broken is not None:
+                    result.error = self.broken
+                elif self._send(meta, result):
+                    if index + 1 < len(self.metas):  # read ahead while the SCP answers
+                        nxt = self.metas[index + 1]
+                        prefetch(nxt.path, nxt.dataset_offset, nxt.dataset_length)
+                    self._collect(self.window - 1)
+            if self.broken is None:
+                self._collect(0)
+            if self.broken is None:
+                self.assoc.release()
+        except BaseException:
+            self.assoc.abort()
+            raise
+        if self.broken is not None:
+            self.assoc.abort()
+
+    def _send(self, meta: FileMeta, result: FileResult) -> bool:
+        """Send one file's C-STORE-RQ; True when it is outstanding."""
+        context_id, syntax = choose_context(self.assoc.contexts, meta)
+        if context_id is None:
+            result.error = _why_no_context(self.assoc.contexts, meta)
+            return False
+        try:
+            if syntax == meta.transfer_syntax_uid:
+                dataset = open_dataset(meta)
+            else:
+                dataset = convert_dataset(read_dataset(meta), meta.transfer_syntax_uid, syntax)
+        except (Part10Error, OSError) as exc:
+            result.error = str(exc)
+            return False
+        result.sent_syntax = syntax
+        message_id = self.assoc.next_message_id()
+        rq = C_STORE_RQ(message_id=message_id, affected_sop_class_uid=meta.sop_class_uid,
+                        affected_sop_instance_uid=meta.sop_instance_uid, priority=0)
+
+        def sent(n):
+            self.done_bytes += n
+            result.bytes += n
+            self._report()
+
+        try:
+            try:
+                self.assoc.send_message(context_id, rq, dataset, progress=sent)
+            finally:
+                if isinstance(dataset, DatasetReader):
+                    dataset.close()
+        except (AssociationError, DicomTLSError) as exc:
+            result.error = self._break(f"association failed: {exc}")
+            return False
+        except OSError as exc:  # reading the file failed half-way: the message is broken
+            result.error = f"{meta.path}: {exc}"
+            self._break(f"association aborted after a read error on {meta.path}")
+            self.assoc.abort()
+            return False
+        self.outstanding[message_id] = result
+        return True
+
+    def _break(self, reason: str) -> str:
+        """The association cannot go on: every outstanding request fails with ``reason``."""
+        self.broken = reason
+        for r in self.outstanding.values():
+            r.error = reason
+        self.outstanding.clear()
+        return reason
+
+    def _collect(self, keep: int) -> None:
+        """Wait until at most ``keep`` requests are outstanding, then take whatever other
+        responses have arrived already."""
+        try:
+            while len(self.outstanding) > keep:
+                self._finish(self.assoc.wait_response(self.outstanding.keys(), C_STORE_RSP))
+            while self.outstanding:
+                got = self.assoc.poll_response(self.outstanding.keys(), C_STORE_RSP)
+                if got is None:
+                    break
+                self._finish(got)
+        except (OSError, AssociationError, DicomTLSError) as exc:
+            self._break(f"association failed: {exc}")
+
+    def _finish(self, got) -> None:
         rsp = got.message
-        result = outstanding.pop(rsp.message_id_being_responded_to)
+        result = self.outstanding.pop(rsp.message_id_being_responded_to)
         result.status = rsp.status
         if not result.ok:
             result.error = (f"C-STORE status 0x{result.status:04X} "
                             f"({status_name(result.status, 'storage')})"
                             + (f": {rsp.error_comment}" if rsp.error_comment else ""))
-        done_objects += 1
-        report()
+        self.done_objects += 1
+        self._report()
 
-    def collect(keep: int) -> None:
-        """Wait until at most ``keep`` requests are outstanding, then take whatever other
-        responses have arrived already."""
-        nonlocal broken
-        try:
-            while len(outstanding) > keep:
-                finish(assoc.wait_response(outstanding.keys(), C_STORE_RSP))
-            while outstanding:
-                got = assoc.poll_response(outstanding.keys(), C_STORE_RSP)
-                if got is None:
-                    break
-                finish(got)
-        except (OSError, AssociationError, DicomTLSError) as exc:
-            broken = f"association failed: {exc}"
-            for r in outstanding.values():
-                r.error = broken
-            outstanding.clear()
-
-    try:
-        for index, meta in enumerate(metas):
-            result = FileResult(meta.path, meta.sop_class_uid, meta.sop_instance_uid,
-                                meta.transfer_syntax_uid)
-            summary.results.append(result)
-            if broken is not None:
-                result.error = broken
-                continue
-            context_id, syntax = _choose(assoc, meta)
-            if context_id is None:
-                result.error = _why_no_context(assoc, meta)
-                continue
-            try:
-                if syntax == meta.transfer_syntax_uid:
-                    dataset = open_dataset(meta)
-                else:
-                    dataset = convert_dataset(read_dataset(meta), meta.transfer_syntax_uid,
-                                              syntax)
-            except (Part10Error, OSError) as exc:
-                result.error = str(exc)
-                continue
-            result.sent_syntax = syntax
-            message_id = assoc.next_message_id()
-            rq = C_STORE_RQ(message_id=message_id, affected_sop_class_uid=meta.sop_class_uid,
-                            affected_sop_instance_uid=meta.sop_instance_uid, priority=0)
-
-            def sent(n):
-                nonlocal done_bytes
-                done_bytes += n
-                result.bytes += n
-                report()
-
-            try:
-                try:
-                    assoc.send_message(context_id, rq, dataset, progress=sent)
-                finally:
-                    if hasattr(dataset, "close"):
-                        dataset.close()
-            except (AssociationError, DicomTLSError) as exc:
-                broken = result.error = f"association failed: {exc}"
-                for r in outstanding.values():
-                    r.error = broken
-                outstanding.clear()
-                continue
-            except OSError as exc:  # reading the file failed half-way: the message is broken
-                result.error = f"{meta.path}: {exc}"
-                broken = f"association aborted after a read error on {meta.path}"
-                for r in outstanding.values():
-                    r.error = broken
-                outstanding.clear()
-                assoc.abort()
-                continue
-            outstanding[message_id] = result
-            if index + 1 < len(metas):  # read ahead while the SCP answers
-                nxt = metas[index + 1]
-                prefetch(nxt.path, nxt.dataset_offset, nxt.dataset_length)
-            collect(window - 1)
-        if broken is None:
-            collect(0)
-        if broken is None:
-            assoc.release()
-    except BaseException:
-        assoc.abort()
-        raise
-    finally:
-        summary.seconds = time.monotonic() - started
-    if broken is not None:
-        assoc.abort()
-    return summary
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(Progress(self.done_objects, len(self.metas), self.done_bytes,
+                                   self.total_bytes, time.monotonic() - self.started))
 
 
-__all__ = ["FileResult", "Progress", "StoreSummary", "iter_files", "plan_contexts", "scan",
-           "store", "VERIFICATION_SOP_CLASS"]
+__all__ = ["FileResult", "Progress", "StoreSummary", "choose_context", "iter_files",
+           "plan_contexts", "scan", "store"]

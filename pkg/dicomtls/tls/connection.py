@@ -26,11 +26,15 @@ NEED_DATA = _NeedData()
 
 @dataclass(frozen=True)
 class HandshakeComplete:
+    """Event: the handshake finished; ``session`` describes what was negotiated."""
+
     session: "SessionInfo"
 
 
 @dataclass(frozen=True)
 class ApplicationData:
+    """Event: plaintext from the peer (bytes or bytearray)."""
+
     data: bytes
 
 

@@ -8,8 +8,7 @@ import ipaddress
 from .._binding import drain_errors, lib
 from ..crypto.keys import PrivateKey, load_private_key
 from ..crypto.x509 import Certificate, load_certificates, locate_certificate_problem
-from ..errors import (CertificateLoadError, ConfigurationError, KeyMismatchError,
-                      LEAD_INVALID_CTX_CAFILE)
+from ..errors import CertificateLoadError, ConfigurationError, KeyMismatchError
 from .config import TLSConfig
 
 
@@ -46,7 +45,7 @@ def require_trust_source(config: TLSConfig) -> None:
         raise ConfigurationError(
             f"peer_cert={config.peer_cert!r} needs trusted certificates (ca_file or ca_dir; "
             "--ca or --ca-dir on the command line)",
-            lead_code=LEAD_INVALID_CTX_CAFILE)
+            setting="ca_file")
 
 
 def trust_load_error(config: TLSConfig, errors) -> CertificateLoadError:

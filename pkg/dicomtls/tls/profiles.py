@@ -23,6 +23,9 @@ __all__ = ["Profile", "PROFILES", "DEFAULT_PROFILE", "DCMTK_OPTIONS", "get_profi
 
 @dataclass(frozen=True)
 class Profile:
+    """A PS3.15 secure transport profile: its section, versions, suites in proposal order
+    (TLS <= 1.2 and TLS 1.3) and key-size floors."""
+
     name: str
     title: str
     section: str

@@ -6,85 +6,21 @@ legacy DES/3DES suites that OpenSSL 1.1+ no longer builds by default).
 
 Sources for the table: IANA TLS cipher suite registry (code points and names), the local
 ``openssl ciphers -V -stdname`` output (OpenSSL names; the tests re-check this), DCMTK's
-``tlsciphr.cc`` table (which suites a DICOM stack is expected to know and in what strength order)
-and the LEADTOOLS ``L_CIPHERSUITE`` enum (private ordinals 0x12..0x1A).
+``tlsciphr.cc`` table (which suites a DICOM stack is expected to know and in what strength order).
+LEADTOOLS' private suite ordinals and enums belong to the facade (``ldicomnet/suites.py``).
 """
 
 from __future__ import annotations
 
 import difflib
-import enum
 import re
 from dataclasses import dataclass
 
 from ..errors import UnknownCipherSuiteError
 from .versions import TLSVersion
 
-__all__ = [
-    "CipherSuite", "ALL_SUITES", "LEAD_SUITES", "LeadEncryptionMethod", "LeadMacMethod",
-    "LeadKeyExchangeMethod", "LeadAuthMethod", "lookup", "by_code", "tls12_suites",
-    "tls13_suites",
-]
+__all__ = ["CipherSuite", "ALL_SUITES", "lookup", "by_code", "tls12_suites", "tls13_suites"]
 
-
-# --- LEADTOOLS per-suite property enums -------------------------------------------------------
-# LEAD's enums (ltdic.h) stop at what SSLv3-era suites needed: no ECDHE, no GCM, no SHA-2. The
-# facade still has to answer "what encryption does this suite use" for every suite we negotiate,
-# so members marked "dicomtls extension" are new values placed just past LEAD's last one. A LEAD
-# caller that only knows the original values will see an unknown number rather than a wrong one.
-
-class LeadEncryptionMethod(enum.IntEnum):
-    NONE = 0
-    DES = 1
-    THREE_DES = 2
-    RC4 = 3
-    RC2 = 4
-    IDEA = 5
-    FORTEZZA = 6
-    AES = 7          # every AES mode (CBC, GCM, CCM): LEAD's enum carries no mode
-    CAMELLIA = 8     # dicomtls extension
-    CHACHA20 = 9     # dicomtls extension
-
-
-class LeadMacMethod(enum.IntEnum):
-    NONE = 0x00
-    SHA1 = 0x10
-    MD5 = 0x11
-    SHA256 = 0x12    # dicomtls extension
-    SHA384 = 0x13    # dicomtls extension
-    AEAD = 0x14      # dicomtls extension: integrity comes from the AEAD cipher itself
-
-
-class LeadKeyExchangeMethod(enum.IntEnum):
-    NONE = 0
-    RSA_SIGNED_DHE = 0x40   # ephemeral DH signed with an RSA key
-    RSA = 0x41
-    DH = 0x42
-    DH_DSS = 0x43           # ephemeral DH signed with a DSA key
-    FORTEZZA = 0x44
-    ECDHE = 0x45            # dicomtls extension
-    ECDH = 0x46             # dicomtls extension: static ECDH from the certificate
-    TLS13 = 0x47            # dicomtls extension: TLS 1.3 negotiates the group separately
-
-
-class LeadAuthMethod(enum.IntEnum):
-    NONE = 0
-    RSA = 0x20
-    DSS = 0x21
-    DH = 0x22               # also used for static ECDH: the certificate's (EC)DH key authenticates
-    ECDSA = 0x23            # dicomtls extension
-    TLS13 = 0x24            # dicomtls extension: TLS 1.3 picks the signature scheme separately
-
-
-_LEAD_ENC = {
-    "NULL": LeadEncryptionMethod.NONE, "DES": LeadEncryptionMethod.DES,
-    "3DES": LeadEncryptionMethod.THREE_DES, "AES": LeadEncryptionMethod.AES,
-    "CAMELLIA": LeadEncryptionMethod.CAMELLIA, "CHACHA20": LeadEncryptionMethod.CHACHA20,
-}
-_LEAD_AUTH = {
-    "NULL": LeadAuthMethod.NONE, "RSA": LeadAuthMethod.RSA, "DSS": LeadAuthMethod.DSS,
-    "ECDH": LeadAuthMethod.DH, "ECDSA": LeadAuthMethod.ECDSA, "ANY": LeadAuthMethod.TLS13,
-}
 
 # Encryption label -> key bits. 3DES keys are 168 bits on the wire but meet-in-the-middle leaves
 # 112 bits of strength, which is what OpenSSL and DCMTK report as "effective" bits.
@@ -102,6 +38,9 @@ _MACS = frozenset({"SHA1", "SHA256", "SHA384", "AEAD", "MD5"})
 
 @dataclass(frozen=True)
 class CipherSuite:
+    """One ciphersuite of the registry: IANA name and code, OpenSSL name, key exchange,
+    authentication, cipher and key bits, MAC, the versions it runs on, and whether it is legacy."""
+
     name: str
     code: int
     openssl_name: str | None
@@ -116,8 +55,6 @@ class CipherSuite:
     max_version: TLSVersion
     removed_in_tls12: bool
     legacy: bool
-    lead_value: int | None = None
-    lead_name: str | None = None
 
     @property
     def aead(self) -> bool:
@@ -139,31 +76,6 @@ class CipherSuite:
         """True when the suite may be negotiated at ``version`` (ignoring ``removed_in_tls12``)."""
         return self.min_version <= TLSVersion.parse(version) <= self.max_version
 
-    # LEAD getters: the values LDicomNet's GetCiphersuite*/Get*Method calls would report.
-    def lead_encryption_method(self) -> int:
-        return _LEAD_ENC[self.encryption.split("-")[0]]
-
-    def lead_mac_method(self) -> int:
-        return LeadMacMethod[self.mac]
-
-    def lead_key_exchange_method(self) -> int:
-        kx = self.key_exchange
-        if kx == "DHE":
-            # LEAD names ephemeral DH by the key that signs it.
-            if self.authentication == "RSA":
-                return LeadKeyExchangeMethod.RSA_SIGNED_DHE
-            if self.authentication == "DSS":
-                return LeadKeyExchangeMethod.DH_DSS
-            return LeadKeyExchangeMethod.DH
-        return {
-            "RSA": LeadKeyExchangeMethod.RSA, "ECDHE": LeadKeyExchangeMethod.ECDHE,
-            "ECDH": LeadKeyExchangeMethod.ECDH, "ANY": LeadKeyExchangeMethod.TLS13,
-            "NULL": LeadKeyExchangeMethod.NONE,
-        }[kx]
-
-    def lead_auth_method(self) -> int:
-        return _LEAD_AUTH[self.authentication]
-
     def to_dict(self) -> dict:
         return {
             "name": self.name,
@@ -182,8 +94,6 @@ class CipherSuite:
             "legacy": self.legacy,
             "aead": self.aead,
             "removed_in_tls12": self.removed_in_tls12,
-            "lead_value": self.lead_value,
-            "lead_name": self.lead_name,
         }
 
     def __str__(self) -> str:
@@ -276,25 +186,10 @@ _TABLE = """
 0x1302 TLS_AES_256_GCM_SHA384                        TLS_AES_256_GCM_SHA384        ANY   ANY   AES-256-GCM       AEAD
 """
 
-# LEADTOOLS L_CIPHERSUITE ordinals (private numbers, not IANA codes) and their .NET member names.
-_LEAD = {
-    0x0015: (0x12, "DheRsaWithDesCbcSha"),
-    0x0016: (0x13, "DheRsaWith3DesEdeCbcSha"),
-    0x0039: (0x14, "DheRsaAes256Sha"),
-    0x002F: (0x15, "RsaWithAes128CbcSha"),
-    0x000A: (0x16, "RsaWith3DesEdeCbcSha"),
-    0x009E: (0x17, "DheRsaWithAes128GcmSha256"),
-    0xC02F: (0x18, "EcdheRsaWithAes128GcmSha256"),
-    0x009F: (0x19, "DheRsaWithAes256GcmSha384"),
-    0xC030: (0x1A, "EcdheRsaWithAes256GcmSha384"),
-}
-
-# Other spellings a user may reasonably type: older OpenSSL names and the one LEAD C enum name
-# that is not the IANA name.
+# Other spellings a user may reasonably type: older OpenSSL names.
 _OPENSSL_ALIASES = {
-    "EDH-RSA-DES-CBC3-SHA": 0x0016,   # OpenSSL <= 1.0.2, and LEAD's header comment
+    "EDH-RSA-DES-CBC3-SHA": 0x0016,   # OpenSSL <= 1.0.2
     "DHE-RSA-DES-CBC-SHA": 0x0015,    # the 1.1-style spelling, never shipped with the suite
-    "TLS_DHE_RSA_AES256_SHA": 0x0039,  # LEAD C name for ordinal 0x14
 }
 
 
@@ -313,7 +208,6 @@ def _derive(row: str) -> CipherSuite:
         # SHA-1/MD5 record MACs date from SSLv3/TLS 1.0; SHA-2 MACs and AEAD need TLS 1.2.
         lo = TLSVersion.TLSv1_0 if mac in ("SHA1", "MD5") else TLSVersion.TLSv1_2
         hi = TLSVersion.TLSv1_2
-    lead_value, lead_name = _LEAD.get(code, (None, None))
     return CipherSuite(
         name=name,
         code=code,
@@ -334,8 +228,6 @@ def _derive(row: str) -> CipherSuite:
         removed_in_tls12=enc == "DES-CBC",
         # Suites only used when named explicitly: no confidentiality, or a broken/weak cipher.
         legacy=enc in ("NULL", "DES-CBC", "3DES-EDE-CBC"),
-        lead_value=lead_value,
-        lead_name=lead_name,
     )
 
 
@@ -344,12 +236,12 @@ ALL_SUITES: tuple[CipherSuite, ...] = tuple(
 )
 
 _BY_CODE: dict[int, CipherSuite] = {}
-_BY_NAME: dict[str, CipherSuite] = {}   # upper-cased IANA, OpenSSL, LEAD and alias names
+_BY_NAME: dict[str, CipherSuite] = {}   # upper-cased IANA, OpenSSL and alias names
 for _s in ALL_SUITES:
     if _s.code in _BY_CODE:
         raise ValueError(f"duplicate code {_s.code_hex} in ciphersuite table")
     _BY_CODE[_s.code] = _s
-    for _n in (_s.name, _s.openssl_name, _s.lead_name):
+    for _n in (_s.name, _s.openssl_name):
         if _n is None:
             continue
         _key = _n.upper()
@@ -359,11 +251,6 @@ for _s in ALL_SUITES:
 for _n, _c in _OPENSSL_ALIASES.items():
     _BY_NAME.setdefault(_n.upper(), _BY_CODE[_c])
 del _s, _n, _c, _key
-
-LEAD_SUITES: dict[int, CipherSuite] = {
-    s.lead_value: s for s in sorted(ALL_SUITES, key=lambda s: s.lead_value or 0)
-    if s.lead_value is not None
-}
 
 # "0x000A", "000A", "0xA", or OpenSSL's -V form "0x00,0x0A".
 _HEX_RE = re.compile(r"^(?:0x)?([0-9a-f]{1,4})$", re.I)
@@ -393,7 +280,7 @@ def by_code(code: int | str) -> CipherSuite | None:
 
 
 def lookup(key: str | int | CipherSuite) -> CipherSuite:
-    """Find a suite by IANA name, OpenSSL name, LEAD .NET name, code point, or hex text.
+    """Find a suite by IANA name, OpenSSL name, code point, or hex text.
 
     Names are matched case-insensitively. Raises UnknownCipherSuiteError (a ConfigurationError)
     naming the closest known spellings when nothing matches.
@@ -450,7 +337,7 @@ def _unknown_message(text: str) -> str:
 
 
 def _original_spelling(upper: str, suite: CipherSuite) -> str:
-    for n in (suite.openssl_name, suite.lead_name, *_OPENSSL_ALIASES):
+    for n in (suite.openssl_name, *_OPENSSL_ALIASES):
         if n and n.upper() == upper:
             return n
     return upper

@@ -8,6 +8,9 @@ from ..errors import ConfigurationError
 
 
 class TLSVersion(enum.IntEnum):
+    """A protocol version by its wire number (0x0301 = TLS 1.0 ... 0x0304 = TLS 1.3);
+    ``parse`` takes "1.2", "TLSv1.2" or the number."""
+
     TLSv1_0 = 0x0301
     TLSv1_1 = 0x0302
     TLSv1_2 = 0x0303

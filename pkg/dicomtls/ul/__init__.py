@@ -11,14 +11,14 @@ machinery under ``Association`` and is left in its module; ``Association`` keeps
 itself (``artim_deadline``/``check_timers``), the io layer waits on it.
 """
 
-# ``items`` comes before ``user_info``: user_info builds on the item codecs, items re-exports it.
 from . import association, framing, items, negotiation, pdu, user_info  # noqa: F401
 from .association import *  # noqa: F401,F403
 from .framing import (A_ABORT, A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ, A_RELEASE_RP,
                       A_RELEASE_RQ, P_DATA_TF, PDU_HEADER_LENGTH, PDU_NAMES, PDUReader,
                       read_pdu_header)
-from .items import *  # noqa: F401,F403  (user_info's names included)
+from .items import *  # noqa: F401,F403
 from .negotiation import *  # noqa: F401,F403
+from .user_info import *  # noqa: F401,F403
 from .pdu import (ABORT_SOURCE_SERVICE_PROVIDER, ABORT_SOURCE_SERVICE_USER, PDU, PDV, REJECTED_PERMANENT,
                   REJECTED_TRANSIENT, RJ_REASONS, SOURCE_SERVICE_PROVIDER_ACSE,
                   SOURCE_SERVICE_PROVIDER_PRESENTATION, SOURCE_SERVICE_USER, AAbort, AAssociateAC,
@@ -34,5 +34,6 @@ _PDU = ["AAbort", "AAssociateAC", "AAssociateRJ", "AAssociateRQ", "ABORT_SOURCE_
         "SOURCE_SERVICE_PROVIDER_PRESENTATION", "SOURCE_SERVICE_USER", "decode_pdu",
         "encode_ae_title", "encode_pdv_header"]
 
-__all__ = sorted({*association.__all__, *_FRAMING, *items.__all__, *negotiation.__all__, *_PDU})
+__all__ = sorted({*association.__all__, *_FRAMING, *items.__all__, *negotiation.__all__, *_PDU,
+                  *user_info.__all__})
 del _FRAMING, _PDU

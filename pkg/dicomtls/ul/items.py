@@ -1,7 +1,7 @@
 """Variable items of the A-ASSOCIATE PDUs (PS3.8 9.3.2-9.3.3) and the field codecs they share.
 
-The User Information item and its sub-items (PS3.8 Annex D, PS3.7 Annex D.3.3) live in ``user_info``
-and are re-exported here, so ``from dicomtls.ul.items import UserInformation`` keeps working.
+The User Information item and its sub-items (PS3.8 Annex D, PS3.7 Annex D.3.3) live in ``user_info``,
+which builds on the codecs here.
 
 Every item is ``type(1) reserved(1) item-length(2)`` followed by its body. Each class here has
 ``encode() -> bytes`` (the whole item) and ``decode(data)`` (exactly one whole item). The PDU decoder
@@ -313,27 +313,15 @@ class PresentationContextAC(_Item):
                                                   "Transfer Syntax Sub-Item"))
 
 
-# ---- re-export of the User Information item and sub-items ---------------------------------------
-# Last on purpose: user_info builds on the codecs above and imports them from this module.
-from .user_info import (JWT, KERBEROS, SAML, SUB_ITEM_CLASSES, USERNAME,  # noqa: E402,F401
-                        USERNAME_AND_PASSCODE, AsynchronousOperationsWindow, ImplementationClassUID,
-                        ImplementationVersionName, MaximumLength, SCPSCURoleSelection,
-                        SOPClassCommonExtendedNegotiation, SOPClassExtendedNegotiation, SubItem,
-                        UnknownSubItem, UserIdentityAC, UserIdentityRQ, UserInformation)
-
 __all__ = [
-    "ABSTRACT_SYNTAX_NOT_SUPPORTED", "ABSTRACT_SYNTAX_SUB_ITEM", "ACCEPTANCE", "APPLICATION_CONTEXT_ITEM",
-    "ASYNCHRONOUS_OPERATIONS_WINDOW_SUB_ITEM", "ApplicationContextItem", "AsynchronousOperationsWindow",
+    "ABSTRACT_SYNTAX_NOT_SUPPORTED", "ABSTRACT_SYNTAX_SUB_ITEM", "ACCEPTANCE",
+    "APPLICATION_CONTEXT_ITEM", "ASYNCHRONOUS_OPERATIONS_WINDOW_SUB_ITEM", "ApplicationContextItem",
     "DEFAULT_APPLICATION_CONTEXT", "IMPLEMENTATION_CLASS_UID_SUB_ITEM",
-    "IMPLEMENTATION_VERSION_NAME_SUB_ITEM", "ImplementationClassUID", "ImplementationVersionName",
-    "JWT", "KERBEROS", "KNOWN_ITEM_TYPES", "MAXIMUM_LENGTH_SUB_ITEM", "MaximumLength", "NO_REASON",
-    "PRESENTATION_CONTEXT_ITEM_AC", "PRESENTATION_CONTEXT_ITEM_RQ", "PresentationContextAC",
-    "PresentationContextRQ", "RESULT_NAMES", "SAML", "SCPSCURoleSelection",
-    "SCP_SCU_ROLE_SELECTION_SUB_ITEM", "SOPClassCommonExtendedNegotiation",
-    "SOPClassExtendedNegotiation", "SOP_CLASS_COMMON_EXTENDED_NEGOTIATION_SUB_ITEM",
-    "SOP_CLASS_EXTENDED_NEGOTIATION_SUB_ITEM", "SUB_ITEM_CLASSES", "SubItem",
-    "TRANSFER_SYNTAXES_NOT_SUPPORTED", "TRANSFER_SYNTAX_SUB_ITEM", "USERNAME",
-    "USERNAME_AND_PASSCODE", "USER_IDENTITY_SUB_ITEM_AC", "USER_IDENTITY_SUB_ITEM_RQ",
-    "USER_INFORMATION_ITEM", "USER_REJECTION", "UnknownSubItem", "UserIdentityAC", "UserIdentityRQ",
-    "UserInformation", "decode_uid", "encode_uid", "iter_items",
+    "IMPLEMENTATION_VERSION_NAME_SUB_ITEM", "KNOWN_ITEM_TYPES", "MAXIMUM_LENGTH_SUB_ITEM",
+    "NO_REASON", "PRESENTATION_CONTEXT_ITEM_AC", "PRESENTATION_CONTEXT_ITEM_RQ",
+    "PresentationContextAC", "PresentationContextRQ", "RESULT_NAMES",
+    "SCP_SCU_ROLE_SELECTION_SUB_ITEM", "SOP_CLASS_COMMON_EXTENDED_NEGOTIATION_SUB_ITEM",
+    "SOP_CLASS_EXTENDED_NEGOTIATION_SUB_ITEM", "TRANSFER_SYNTAXES_NOT_SUPPORTED",
+    "TRANSFER_SYNTAX_SUB_ITEM", "USER_IDENTITY_SUB_ITEM_AC", "USER_IDENTITY_SUB_ITEM_RQ",
+    "USER_INFORMATION_ITEM", "USER_REJECTION", "decode_uid", "encode_uid", "iter_items",
 ]

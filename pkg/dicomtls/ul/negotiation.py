@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
 from .items import (ABSTRACT_SYNTAX_NOT_SUPPORTED, ACCEPTANCE, DEFAULT_APPLICATION_CONTEXT,
-                    AsynchronousOperationsWindow,
-                    TRANSFER_SYNTAXES_NOT_SUPPORTED, ImplementationClassUID,
-                    ImplementationVersionName, MaximumLength, PresentationContextAC,
-                    PresentationContextRQ, UserInformation)
+                    TRANSFER_SYNTAXES_NOT_SUPPORTED, PresentationContextAC, PresentationContextRQ)
+from .user_info import (AsynchronousOperationsWindow, ImplementationClassUID,
+                        ImplementationVersionName, MaximumLength, UserInformation)
 from .pdu import (REJECTED_PERMANENT, SOURCE_SERVICE_PROVIDER_ACSE, SOURCE_SERVICE_USER,
                   AAssociateAC, AAssociateRJ, AAssociateRQ)
 
@@ -195,20 +194,25 @@ def check_request(rq: AAssociateRQ, *, ae_title: Optional[str] = None,
 
 
 def negotiate_contexts(proposed: Iterable[PresentationContextRQ],
-                       supported: Mapping[str, Sequence[str]]) -> tuple[PresentationContextAC, ...]:
+                       supported: Mapping[str, Sequence[str]], *,
+                       prefer: str = "ours") -> tuple[PresentationContextAC, ...]:
     """Answer each proposed context. ``supported`` maps abstract syntax -> our transfer syntaxes
-    in preference order; we pick our most preferred one the requestor also proposed."""
+    in preference order. ``prefer="ours"``: our most preferred one the requestor also proposed;
+    ``"proposer"``: the requestor's first one we support (``accept_in_proposer_order``)."""
+    if prefer not in ("ours", "proposer"):
+        raise ValueError(f"prefer must be 'ours' or 'proposer', not {prefer!r}")
     out = []
     for c in proposed:
         ours = supported.get(c.abstract_syntax)
         if ours is None:
             out.append(PresentationContextAC(c.context_id, ABSTRACT_SYNTAX_NOT_SUPPORTED, None))
             continue
-        choice = next((ts for ts in ours if ts in c.transfer_syntaxes), None)
-        if choice is None:
-            out.append(PresentationContextAC(c.context_id, TRANSFER_SYNTAXES_NOT_SUPPORTED, None))
+        if prefer == "ours":
+            choice = next((ts for ts in ours if ts in c.transfer_syntaxes), None)
         else:
-            out.append(PresentationContextAC(c.context_id, ACCEPTANCE, choice))
+            choice = next((ts for ts in c.transfer_syntaxes if ts in ours), None)
+        out.append(PresentationContextAC(c.context_id, TRANSFER_SYNTAXES_NOT_SUPPORTED, None)
+                   if choice is None else PresentationContextAC(c.context_id, ACCEPTANCE, choice))
     return tuple(out)
 
 
@@ -235,18 +239,9 @@ def negotiated(rq: AAssociateRQ, ac_contexts: Sequence[PresentationContextAC]
 
 def accept_in_proposer_order(proposed, supported: Mapping[str, Iterable[str]]) -> tuple:
     """Answer each proposed context with the proposer's first transfer syntax we support (unlike
-    ``negotiate_contexts``, which prefers ours): a storage SCP then keeps the syntax a sender
-    stored its objects in whenever the sender proposes it first."""
-    out = []
-    for c in proposed:
-        ours = supported.get(c.abstract_syntax)
-        if ours is None:
-            out.append(PresentationContextAC(c.context_id, ABSTRACT_SYNTAX_NOT_SUPPORTED, None))
-            continue
-        choice = next((ts for ts in c.transfer_syntaxes if ts in ours), None)
-        out.append(PresentationContextAC(c.context_id, TRANSFER_SYNTAXES_NOT_SUPPORTED, None)
-                   if choice is None else PresentationContextAC(c.context_id, ACCEPTANCE, choice))
-    return tuple(out)
+    ``negotiate_contexts``' default, which prefers ours): a storage SCP then keeps the syntax a
+    sender stored its objects in whenever the sender proposes it first."""
+    return negotiate_contexts(proposed, supported, prefer="proposer")
 
 
 __all__ = [

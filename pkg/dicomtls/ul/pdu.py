@@ -35,7 +35,8 @@ from .items import (APPLICATION_CONTEXT_ITEM, DEFAULT_APPLICATION_CONTEXT, KNOWN
                     PRESENTATION_CONTEXT_ITEM_AC, PRESENTATION_CONTEXT_ITEM_RQ,
                     SOP_CLASS_COMMON_EXTENDED_NEGOTIATION_SUB_ITEM, USER_IDENTITY_SUB_ITEM_AC,
                     USER_IDENTITY_SUB_ITEM_RQ, USER_INFORMATION_ITEM, ApplicationContextItem,
-                    PresentationContextAC, PresentationContextRQ, UserInformation, iter_items)
+                    PresentationContextAC, PresentationContextRQ, iter_items)
+from .user_info import UserInformation
 
 # A-ASSOCIATE-RJ (PS3.8 Table 9-21)
 REJECTED_PERMANENT = 1

@@ -1,8 +1,7 @@
 """The User Information item (0x50) and its sub-items (PS3.8 Annex D, PS3.7 Annex D.3.3).
 
 Same conventions as ``items``: ``encode() -> bytes`` writes the whole item, ``decode(data)`` reads
-exactly one whole item, ``_parse(buf, start, end, byte2)`` is what the PDU decoder calls. Every name
-here is also importable from ``dicomtls.ul.items``.
+exactly one whole item, ``_parse(buf, start, end, byte2)`` is what the PDU decoder calls.
 """
 
 from __future__ import annotations

@@ -13,22 +13,12 @@ from __future__ import annotations
 
 import argparse
 
+from ..options import bounded
+
 DEFAULT_MIB = 64
 DEFAULT_REPEAT = 1
 DEFAULT_OBJECTS = 100
 DEFAULT_SIZE_KIB = 256
-
-
-def _bounded_int(low: int, high: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is outside {low}..{high}")
-        return value
-    return parse
 
 
 def _suite(text: str):
@@ -55,9 +45,9 @@ def add_parsers(sub) -> None:
                     "core, encryption only) when the openssl binary exists. Default rows: TLS 1.3 "
                     "AES-256-GCM, TLS 1.2 ECDHE-RSA-AES128-GCM and AES128-SHA (libssl), TLS 1.2 "
                     "3DES and TLS 1.1 DES (dicomtls' own engine).")
-    p.add_argument("--mib", type=_bounded_int(1, 16384), default=DEFAULT_MIB,
+    p.add_argument("--mib", type=bounded(int, 1, 16384), default=DEFAULT_MIB,
                    help=f"MiB per transfer (default {DEFAULT_MIB})")
-    p.add_argument("--repeat", type=_bounded_int(1, 100), default=DEFAULT_REPEAT,
+    p.add_argument("--repeat", type=bounded(int, 1, 100), default=DEFAULT_REPEAT,
                    help=f"runs per row, the best is reported (default {DEFAULT_REPEAT})")
     p.add_argument("--cipher", type=_suite, action="extend", nargs="+", metavar="NAME",
                    help="measure these suites (IANA or OpenSSL names) instead of the default "
@@ -75,9 +65,9 @@ def add_parsers(sub) -> None:
                     "`dicomtls serve --once` (plain TCP, or TLS with --tls), reports objects/s "
                     "and MB/s of data set over the SCU's association time, and checks that every "
                     "stored data set is byte-identical to its source (exit 1 if not).")
-    p.add_argument("--objects", type=_bounded_int(1, 100000), default=DEFAULT_OBJECTS,
+    p.add_argument("--objects", type=bounded(int, 1, 100000), default=DEFAULT_OBJECTS,
                    help=f"number of objects (default {DEFAULT_OBJECTS})")
-    p.add_argument("--size-kib", type=_bounded_int(1, 1 << 20), default=DEFAULT_SIZE_KIB,
+    p.add_argument("--size-kib", type=bounded(int, 1, 1 << 20), default=DEFAULT_SIZE_KIB,
                    metavar="S", help=f"Pixel Data KiB per object (default {DEFAULT_SIZE_KIB})")
     p.add_argument("--tls", action="store_true",
                    help="store over TLS (default profile, mutual authentication)")

@@ -1,0 +1,72 @@
+"""The argument groups the commands share: a peer to call, a port to listen on, a number in a
+range. The TLS options themselves are ``tls_options``."""
+
+from __future__ import annotations
+
+import argparse
+
+from .tls_options import add_tls_options, config_from_args
+
+PORT_MAX = 65535
+
+
+def bounded(kind, low, high):
+    """An argparse type: ``kind(text)`` (int or float) within ``low``..``high``."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is outside {low}..{high}")
+        return value
+    return parse
+
+
+def add_client_arguments(p: argparse.ArgumentParser, *, timeout: float, dicom: bool = True,
+                         port_help: str | None = None, json_help: str | None = None) -> None:
+    """HOST PORT, the SNI name, --json, --timeout and the TLS options; with ``dicom`` also our
+    and the peer's AE titles and --tls (plain TCP without it)."""
+    p.add_argument("host")
+    p.add_argument("port", type=bounded(int, 1, PORT_MAX), help=port_help)
+    if dicom:
+        p.add_argument("--aet", default="DICOMTLS", help="our (calling) AE title")
+        p.add_argument("--aec", default="ANY-SCP", help="the peer's (called) AE title")
+        p.add_argument("--tls", action="store_true", help="use TLS with the TLS options below")
+    p.add_argument("--server-name", help="SNI name (default: HOST unless it is an address)")
+    p.add_argument("--json", action="store_true", help=json_help)
+    p.add_argument("--timeout", type=bounded(float, 0.01, 86400), default=timeout,
+                   help=f"seconds a read may wait for the peer (default {timeout:g})")
+    add_tls_options(p)
+    p.set_defaults(role="client")
+
+
+def add_server_arguments(p: argparse.ArgumentParser, *, timeout: float, dicom: bool = True,
+                         port_help: str | None = None, json_help: str | None = None) -> None:
+    """PORT (``port_help`` given: optional, the command picks the default), --bind, --once,
+    --json, --timeout and the TLS options; with ``dicom`` also our AE title and --tls."""
+    if port_help is None:
+        p.add_argument("port", type=bounded(int, 0, PORT_MAX))
+    else:
+        p.add_argument("port", type=bounded(int, 0, PORT_MAX), nargs="?", help=port_help)
+    p.add_argument("--bind", default="127.0.0.1")
+    if dicom:
+        p.add_argument("--aet", default=None,
+                       help="our AE title; requests calling another one are rejected "
+                            "(default: accept any)")
+        p.add_argument("--tls", action="store_true", help="use TLS with the TLS options below")
+    p.add_argument("--once", action="store_true", help="serve one peer, then exit")
+    p.add_argument("--json", action="store_true", help=json_help)
+    p.add_argument("--timeout", type=bounded(float, 0.01, 86400), default=timeout,
+                   help=f"seconds a read may wait for a peer (default {timeout:g})")
+    add_tls_options(p)
+    p.set_defaults(role="server")
+
+
+def tls_config_of(args):
+    """The TLSConfig of ``--tls`` and the TLS options, or None for plain TCP."""
+    return config_from_args(args) if args.tls else None
+
+
+__all__ = ["PORT_MAX", "add_client_arguments", "add_server_arguments", "bounded",
+           "tls_config_of"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import select
 import socket
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import ConnectionClosedError, DicomTLSError, TLSError
 from ..tls.config import TLSConfig
@@ -39,9 +39,13 @@ class TLSSocket:
     the caller's buffer, ``recv`` hands the engine's buffer over when the caller takes it whole.
     """
 
-    def __init__(self, sock: socket.socket, conn: TLSConnection):
+    def __init__(self, sock: socket.socket, conn: TLSConnection, *,
+                 tap: Optional[Callable[[bytes], None]] = None):
         self.sock = sock
         self.conn = conn
+        #: Sees every byte received from the peer before the engine does (the scanner reads
+        #: the server's handshake messages in the clear through it).
+        self.tap = tap
         self._plaintext = memoryview(b"")  # decrypted, not read yet: a view of ``_chunk``
         self._chunk = b""                  # the engine's last ApplicationData buffer
         self._peer_closed = False
@@ -84,6 +88,8 @@ class TLSSocket:
             data = self.sock.recv(RECV_CHUNK)
         except (ConnectionResetError, BrokenPipeError) as exc:
             raise ConnectionClosedError(f"connection reset by the peer: {exc}") from exc
+        if self.tap is not None:
+            self.tap(data)
         self.conn.receive_data(data)
 
     def _why_the_socket_failed(self, socket_error: BaseException) -> BaseException:
@@ -98,6 +104,8 @@ class TLSSocket:
             self.sock.settimeout(LEFTOVER_WAIT)
             for _ in range(LEFTOVER_READS):
                 data = self.sock.recv(RECV_CHUNK)
+                if self.tap is not None:
+                    self.tap(data)
                 self.conn.receive_data(data)
                 if not data:
                     break

@@ -6,6 +6,7 @@ CertificateRequest), and which engine offers what. The scan itself is ``scanner.
 from __future__ import annotations
 
 import hashlib
+import select
 import socket
 import time
 from dataclasses import dataclass, field
@@ -15,13 +16,14 @@ from .._binding import features
 from ..errors import (CertificateVerifyError, ConnectionClosedError, DicomTLSError,
                       RemoteProtocolError, alert_name)
 from ..tls.config import TLSConfig
-from ..tls.connection import NEED_DATA, ConnectionClosed, HandshakeComplete, SessionInfo
+from ..tls.connection import SessionInfo
 from ..tls.engines import new_connection
 from ..tls.own.cipherspec import ENGINE_NAME, allowed_at
 from ..tls.own.messages import HandshakeBuffer, decode_server_hello
 from ..tls.protocol import AlertDescription, ContentType, ExtensionType, HandshakeType
 from ..tls.suites import CipherSuite, by_code
 from ..tls.versions import TLSVersion
+from ..io.tls_socket import TLSSocket
 
 ACCEPTED, REFUSED, TIMEOUT, FAILED, SKIPPED = "accepted", "refused", "timeout", "error", "skipped"
 NEEDS_CLIENT_CERT = "needs_client_cert"        # the server chose the suite, then wanted a cert
@@ -42,7 +44,6 @@ CERT_ALERTS = frozenset({A.BAD_CERTIFICATE, A.UNSUPPORTED_CERTIFICATE, A.CERTIFI
                          A.CERTIFICATE_EXPIRED, A.CERTIFICATE_UNKNOWN, A.UNKNOWN_CA,
                          A.ACCESS_DENIED, A.CERTIFICATE_REQUIRED})
 _HRR_RANDOM = hashlib.sha256(b"HelloRetryRequest").digest()  # RFC 8446 4.1.3
-RECV_CHUNK = 64 * 1024
 MAX_STEPS = 4096          # engine steps per handshake: each consumes input or yields an event
 TLS13_VERDICT_WAIT = 2.0  # s: a TLS 1.3 server judges our certificate after our Finished
 CLOSE_WAIT = 0.5          # s: for the server's close after our close_notify (politeness only)
@@ -161,78 +162,17 @@ class Target:
         return attempt(self, probe_config(self.base, suites, version, engine, peer_cert), limit)
 
 
-class _Wire:
-    """Blocking socket <-> sans-IO connection, with the tap on the way in."""
-
-    def __init__(self, sock, conn, tap):
-        self.sock, self.conn, self.tap, self.eof = sock, conn, tap, False
-
-    def flush(self, quiet: bool = False) -> None:
-        out = self.conn.data_to_send()
-        try:
-            if out:
-                self.sock.sendall(out)
-        except OSError:
-            if not quiet:
-                raise
-
-    def receive(self, end: float) -> None:
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("probe deadline passed")
-        self.sock.settimeout(remaining)
-        data = self.sock.recv(RECV_CHUNK)
-        self.eof = not data
-        self.tap.feed(data)
-        self.conn.receive_data(data)
-
-    def step(self):
-        try:
-            event = self.conn.next_event()
-        except BaseException:
-            self.flush(quiet=True)  # the alert explaining our abort should reach the server
-            raise
-        self.flush()
-        return event
-
-    def next_event(self, end: float):
-        """The next event; None when the engine has nothing more to say after EOF."""
-        for _ in range(MAX_STEPS):
-            event = self.step()
-            if event is not NEED_DATA:
-                return event
-            if self.eof:
-                return None
-            self.receive(end)
-        raise TimeoutError("the handshake made no progress")
-
-
-def _await_verdict(wire: _Wire, end: float) -> None:
+def _await_verdict(tls: TLSSocket, end: float) -> None:
     """TLS 1.3: the server checks our certificate after our Finished, so its verdict comes after
-    the handshake completed here: an alert (the engine raises it), or its first records (session
+    the handshake completed here: an alert (raised here), or its first records (session
     tickets), which mean it accepted us. Silence until ``end`` counts as accepted."""
-    try:
-        wire.receive(end)
-    except OSError:  # includes the timeout
+    left = end - time.monotonic()
+    if left <= 0 or not select.select([tls.sock], [], [], left)[0]:
         return
-    for _ in range(MAX_STEPS):
-        event = wire.step()
-        if event is NEED_DATA or isinstance(event, ConnectionClosed):
-            return
-
-
-def _close(wire: _Wire, end: float) -> None:
-    """close_notify, half-close, and a short wait for the server's close so it sees a clean end."""
     try:
-        wire.conn.close()
-        wire.flush(quiet=True)
-        wire.sock.shutdown(socket.SHUT_WR)
-        for _ in range(MAX_STEPS):
-            event = wire.next_event(end)
-            if event is None or isinstance(event, ConnectionClosed):
-                return
-    except (DicomTLSError, OSError):
-        return
+        tls.recv(1, wait=False)  # an alert is raised; tickets alone leave nothing to read
+    except BlockingIOError:
+        pass
 
 
 def attempt(target: Target, config: TLSConfig, limit: float) -> ProbeResult:
@@ -252,20 +192,14 @@ def attempt(target: Target, config: TLSConfig, limit: float) -> ProbeResult:
             sock.settimeout(limit)
             sock.connect(target.address)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            wire = _Wire(sock, result.conn, result.tap)
-            for _ in range(MAX_STEPS):
-                event = wire.next_event(end)
-                if event is None or isinstance(event, ConnectionClosed):
-                    raise ConnectionClosedError("the server closed the connection")
-                if isinstance(event, HandshakeComplete):
-                    break
-            else:
-                raise TimeoutError("the handshake made no progress")
+            tls = TLSSocket(sock, result.conn, tap=result.tap.feed)
+            tls.do_handshake(deadline=end)
             result.session, completed = result.conn.session, True
             if result.session.protocol >= TLSVersion.TLSv1_3:
-                _await_verdict(wire, min(end, time.monotonic() + TLS13_VERDICT_WAIT))
+                _await_verdict(tls, min(end, time.monotonic() + TLS13_VERDICT_WAIT))
             result.status = ACCEPTED
-            _close(wire, min(end, time.monotonic() + CLOSE_WAIT))
+            # close_notify, half-close, a short wait for the server's close (politeness only).
+            tls.close(timeout=max(0.0, min(end - time.monotonic(), CLOSE_WAIT)))
         except TimeoutError:
             result.status = TIMEOUT
             result.detail = f"no answer within {limit:g} s{_where(result.tap, completed)}"

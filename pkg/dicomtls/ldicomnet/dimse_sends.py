@@ -8,6 +8,7 @@ into bytes in the presentation context's transfer syntax.
 
 from __future__ import annotations
 
+import abc
 from typing import Optional
 
 from ..dimse import messages as m
@@ -30,12 +31,12 @@ def encode_dataset(dataset, transfer_syntax: Optional[str]):
     return out.getvalue()
 
 
-class DimseSends:
+class DimseSends(abc.ABC):
     """The DIMSE-C and DIMSE-N ``send_*`` members, written against ``send_data``."""
 
+    @abc.abstractmethod
     def send_data(self, pid: int, command, dataset=None) -> int:
         """Send any DIMSE message with its data set; 0 or a LEAD code (``LDicomNet``'s)."""
-        raise NotImplementedError
 
     # ---- DIMSE-C ---------------------------------------------------------------------------------
     def send_c_echo_request(self, pid, message_id, class_uid) -> int:

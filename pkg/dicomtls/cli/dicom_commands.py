@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from ..dimse.status import status_name
@@ -30,6 +31,9 @@ ASYNC_WINDOW = 8
 #: What `serve --services` can offer, and its default.
 SERVICES = ("echo", "store", "qr", "mpps", "commitment")
 DEFAULT_SERVICES = "echo,store,qr"
+
+#: Seconds a stopping server lets the associations in flight finish before it aborts them.
+DRAIN_TIMEOUT = 30.0
 
 
 def _services(text: str) -> tuple:
@@ -54,6 +58,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("echo-server", help="Verification SCP answering C-ECHO (for tests)")
     add_server_arguments(p, timeout=30.0)
+    _add_drain_timeout(p)
     p.set_defaults(func=cmd_echo_server)
 
     p = sub.add_parser("store", help="C-STORE files and directories (recursive) on one "
@@ -87,7 +92,17 @@ def add_parsers(sub) -> None:
                         "faster, but a system crash or power loss may lose or truncate files "
                         "already answered with success; by default each file is fsynced "
                         "before it is renamed and answered")
+    _add_drain_timeout(p)
     p.set_defaults(func=cmd_serve)
+
+
+def _add_drain_timeout(p) -> None:
+    p.add_argument("--drain-timeout", type=bounded(float, 0, 86400), default=DRAIN_TIMEOUT,
+                   metavar="SECONDS",
+                   help=f"on SIGTERM or SIGINT: stop accepting at once, let the associations "
+                        f"in flight finish for up to SECONDS (default {DRAIN_TIMEOUT:g}), then "
+                        f"A-ABORT the rest (their partial objects are deleted) and exit 0; a "
+                        f"second signal aborts at once")
 
 
 def cmd_echo(args) -> int:
@@ -147,17 +162,22 @@ def _reporter(args, describe=lambda result: result.summary()):
 
 def _run_server(server, args, detail: str = "") -> int:
     """Say where the server listens (and ``detail``) on stderr, then serve one association
-    (--once: exit 0 only if it was released) or until interrupted. On stderr, so stdout stays
-    pure JSON with --json; scripts wait for this line."""
+    (--once: exit 0 only if it was released) or until SIGTERM/SIGINT (then a graceful
+    shutdown, ``_serve_until_signalled``). On stderr, so stdout stays pure JSON with --json;
+    scripts wait for this line."""
     host, port = server.address
-    sys.stderr.write(f"{args.command} listening on {host}:{port}"
-                     f"{' (TLS)' if server.tls_config else ''}{detail}\n")
-    sys.stderr.flush()
+
+    def announce() -> None:
+        sys.stderr.write(f"{args.command} listening on {host}:{port}"
+                         f"{' (TLS)' if server.tls_config else ''}{detail}\n")
+        sys.stderr.flush()
+
     try:
         if args.once:
+            announce()
             result = server.serve_one()
             return 0 if result.outcome == "released" else 1
-        server.serve_forever()
+        _serve_until_signalled(server, args, announce)
         return 0
     except KeyboardInterrupt:
         return 0
@@ -166,6 +186,46 @@ def _run_server(server, args, detail: str = "") -> int:
         return 1
     finally:
         server.close()
+
+
+def _serve_until_signalled(server, args, announce) -> None:
+    """Serve until SIGTERM or SIGINT; then stop accepting at once, let the associations in
+    flight finish for up to --drain-timeout seconds and abort the rest
+    (``AssociationServer.shutdown``). A second signal aborts them at once. The handlers only
+    set flags and wake threads: the work runs here, in the main thread, after they return.
+    ``announce()`` runs once the handlers are in place (a script may signal once it saw it)."""
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        announce()
+        server.serve_forever()  # signal handlers can only be set in the main thread
+        return
+    drain = getattr(args, "drain_timeout", DRAIN_TIMEOUT)
+    received: list = []
+
+    def on_signal(signum, _frame) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            server.stop_accepting()
+        else:
+            server.abort_all()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        announce()
+        server.serve_forever()
+        why = signal.Signals(received[0]).name if received else "the listener failed"
+        sys.stderr.write(f"dicomtls {args.command}: {why}: not accepting; waiting up to "
+                         f"{drain:g} s for {server.active} association(s) in flight\n")
+        sys.stderr.flush()
+        outcome = server.shutdown(0.0 if len(received) > 1 else drain)
+        sys.stderr.write(f"dicomtls {args.command}: stopped ({outcome['drained']} finished, "
+                         f"{outcome['aborted']} aborted"
+                         + (f", {outcome['stuck']} did not end" if outcome["stuck"] else "")
+                         + ")\n")
+        sys.stderr.flush()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def cmd_store(args) -> int:
@@ -256,6 +316,12 @@ def cmd_serve(args) -> int:
     from ..io.server import AssociationServer
     config = tls_config_of(args)
     os.makedirs(args.out, exist_ok=True)
+    swept = 0
+    if "store" in args.services:
+        # Before the port is bound, so no association of ours is writing yet: what a crash
+        # or power loss left of objects never answered.
+        from ..storage.incoming import sweep_partials
+        swept = sweep_partials(args.out)
     table = load_ae_table(args.ae_table) if args.ae_table else {}
     services = serve_services(args.services, args.out, tls_config=config, ae_table=table,
                               ae_title=args.aet, timeout=args.timeout, fsync=args.fsync)
@@ -264,4 +330,6 @@ def cmd_serve(args) -> int:
                                on_result=_reporter(args))
     return _run_server(server, args, f", writing to {args.out}"
                                      f"{'' if args.fsync else ' without fsync'}; services "
-                                     f"{','.join(args.services)}")
+                                     f"{','.join(args.services)}"
+                                     + (f"; removed {swept} stale .partial file(s)"
+                                        if swept else ""))

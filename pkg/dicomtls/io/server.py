@@ -5,6 +5,16 @@ thread per association, and serves each association with fresh services made by 
 What a server offers is only the list of factories it is given: ``VerificationServer``,
 ``storage.scp.StorageServer``, ``qr.scp.QRServer`` and ``nservices.scp.NServiceServer`` are
 this class with their lists, and `dicomtls serve --services` builds one from names.
+
+Lifecycle. ``shutdown(drain_timeout)`` stops accepting at once (the listener is closed, so new
+connections are refused), lets the associations in flight end on their own for up to
+``drain_timeout`` seconds, then aborts the rest: each is sent an A-ABORT from its own thread
+(a read of its transport raises instead of waiting for the peer; the thread's ``select`` also
+watches a server-wide pipe that shutdown makes readable for good), its services' ``close``
+discards partial work (a Storage SCP deletes its ``.partial`` file), and its result is recorded
+with outcome "aborted". An association that does not end within ``ABORT_GRACE`` after that (a
+thread blocked writing to a peer that reads nothing) has its socket shut down. Every wait is on
+a condition with a deadline: nothing polls.
 """
 
 from __future__ import annotations
@@ -24,13 +34,89 @@ from . import tls_socket
 from .association_runner import open_transport, serve_association
 from .served import ServedAssociation
 from .services import Service, ServiceRegistry, VerificationService
-from .transport import Waker
+from .transport import RECV_CHUNK, Waker
 
 log = logging.getLogger(__name__)
 
 _TRANSIENT_ACCEPT_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
                             errno.ECONNABORTED, errno.EPROTO}
 ACCEPT_BACKOFF = 0.1  # s: after EMFILE & co., before the next accept
+#: s: after the A-ABORTs, how long an association may take to end before its socket is shut
+#: down under it (then as long again to see its thread end); its transport's close may spend
+#: up to 2 s draining a peer that keeps sending.
+ABORT_GRACE = 3.0
+
+
+class _Live:
+    """One accepted connection, from accept to the end of its association: what shutdown needs
+    to end it from another thread. ``transport`` is set once the handshake is done."""
+
+    __slots__ = ("sock", "transport", "aborted")
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.transport: Optional["_AbortableTransport"] = None
+        self.aborted = False
+
+
+class _AbortableTransport:
+    """The transport of an association the server can abort from another thread: once
+    ``aborting`` is set, the next read raises ConnectionAbortedError in the association's own
+    thread (``serve_association`` answers that with an A-ABORT, then closes its services), and
+    a read that would wait for the peer waits on the peer and the ``abort`` waker together.
+    Everything else goes to the transport underneath, unchanged."""
+
+    def __init__(self, inner, aborting: threading.Event, abort: Waker):
+        self.inner = inner
+        self.sock = inner.sock
+        self._aborting = aborting
+        self._abort = abort
+        self.aborted = False   # this association was aborted by shutdown
+
+    @property
+    def session(self):
+        return self.inner.session
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+    def _check(self) -> None:
+        if self._aborting.is_set():
+            self.aborted = True
+            raise ConnectionAbortedError("the server is shutting down")
+
+    def _wait(self, wait: bool) -> None:
+        self._check()
+        if not wait or self.inner.data_available():
+            return
+        try:
+            ready = select.select([self.inner.sock, self._abort], [], [],
+                                  self.inner.sock.gettimeout())[0]
+        except (OSError, ValueError):  # closed under us: the read reports it
+            return
+        self._check()
+        if not ready:
+            raise TimeoutError("timed out")  # as the socket's own read would
+
+    def data_available(self) -> int:
+        return 1 if self._aborting.is_set() else self.inner.data_available()
+
+    def recv(self, max_bytes: int = RECV_CHUNK, *, wait: bool = True):
+        self._wait(wait)
+        return self.inner.recv(max_bytes, wait=wait)
+
+    def recv_into(self, buffer, nbytes: int = 0, *, wait: bool = True) -> int:
+        self._wait(wait)
+        return self.inner.recv_into(buffer, nbytes, wait=wait)
+
+    def sendall(self, data) -> None:
+        self.inner.sendall(data)
+
+    def close(self, *, force: bool = False, timeout: float = 2.0) -> None:
+        self.inner.close(force=force, timeout=timeout)
 
 
 class AssociationServer:
@@ -42,7 +128,8 @@ class AssociationServer:
     lambda all do). ``start()`` runs the accept loop in a background thread, ``close()`` stops
     it; ``serve_one()`` serves one connection in this thread. ``results`` collects a
     ``ServedAssociation`` per connection (a failed TLS handshake counts as "error"), each also
-    passed to ``on_result``."""
+    passed to ``on_result``. ``shutdown(drain_timeout)`` ends it gracefully (see the module
+    docstring); ``stop_accepting()`` (safe in a signal handler) makes ``serve_forever`` return."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  services: Sequence[Callable[[], Service]] = (VerificationService,),
@@ -70,6 +157,14 @@ class AssociationServer:
         self._waker = Waker()
         self._thread: Optional[threading.Thread] = None
         self._workers: list[threading.Thread] = []
+        # The connections being served, and a condition that fires as each one ends (an RLock:
+        # a signal handler may call ``abort_all`` while the main thread waits on it).
+        self._lock = threading.RLock()
+        self._ended = threading.Condition(self._lock)
+        self._live: set[_Live] = set()
+        self._aborting = threading.Event()
+        self._abort_waker = Waker()   # made readable for good by ``abort_all``
+        self.aborted = 0              # connections ``abort_all`` ended
 
     @property
     def address(self) -> tuple:
@@ -91,6 +186,9 @@ class AssociationServer:
         started = time.monotonic()
         result = self.serve_transport(transport)
         result.seconds = time.monotonic() - started
+        if getattr(transport, "aborted", False):
+            result.outcome = "aborted"
+            result.error = "aborted by the server: shutting down"
         if result.peer is None:
             result.peer = peer
         self._record(result)
@@ -104,12 +202,19 @@ class AssociationServer:
     def serve_one(self) -> ServedAssociation:
         """Accept and serve one connection in this thread."""
         sock, _ = self.listener.accept()
-        return self._serve_socket(sock)
+        return self._serve_socket(sock, self._register(sock))
 
     def serve_forever(self) -> None:
         """Accept until ``close()``: the loop blocks in ``select`` on the listener and a waker
         that ``close`` fires, so it costs nothing while idle and stops at once."""
         self.listener.setblocking(False)  # select said readable, but serve_one may race us
+        try:
+            self._accept_loop()
+        finally:
+            if self._stop.is_set():
+                self.listener.close()   # refuse at once what would queue up meanwhile
+
+    def _accept_loop(self) -> None:
         while not self._stop.is_set():
             readable, _, _ = select.select([self.listener, self._waker], [], [])
             if self._stop.is_set():
@@ -133,39 +238,133 @@ class AssociationServer:
             sock.setblocking(True)
             # Finished associations' threads are dropped so a long-running server stays small.
             self._workers = [w for w in self._workers if w.is_alive()]
-            worker = threading.Thread(target=self._serve_socket, args=(sock,), daemon=True)
+            # Registered here, before its thread runs: shutdown sees every accepted connection.
+            worker = threading.Thread(target=self._serve_socket,
+                                      args=(sock, self._register(sock)), daemon=True)
             worker.start()
             self._workers.append(worker)
 
-    def _serve_socket(self, sock: socket.socket) -> ServedAssociation:
-        peer = tls_socket.peer_name(sock)  # read now: the peer may be gone when we report
-        transport = open_transport(sock, self.tls_config, self.timeout)
-        if isinstance(transport, ServedAssociation):
-            self._record(transport)
-            return transport
-        return self._serve(transport, peer)
+    def _register(self, sock: socket.socket) -> _Live:
+        live = _Live(sock)
+        with self._lock:
+            self._live.add(live)
+        return live
+
+    def _serve_socket(self, sock: socket.socket, live: _Live) -> ServedAssociation:
+        try:
+            peer = tls_socket.peer_name(sock)  # read now: the peer may be gone when we report
+            transport = open_transport(sock, self.tls_config, self.timeout)
+            if isinstance(transport, ServedAssociation):
+                self._record(transport)
+                return transport
+            transport = _AbortableTransport(transport, self._aborting, self._abort_waker)
+            with self._lock:
+                live.transport = transport
+            return self._serve(transport, peer)
+        finally:
+            with self._lock:
+                self._live.discard(live)
+                self._ended.notify_all()
+
+    @property
+    def active(self) -> int:
+        """Connections being served now (handshake included)."""
+        with self._lock:
+            return len(self._live)
 
     def start(self) -> "AssociationServer":
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
         self._thread.start()
         return self
 
-    def close(self) -> None:
+    def stop_accepting(self) -> None:
+        """Make ``serve_forever`` return (it closes the listener as it does); safe to call
+        from a signal handler and from any thread."""
         self._stop.set()
         self._waker.wake()
-        if self._thread is not None:
+
+    def wait_idle(self, timeout: Optional[float]) -> bool:
+        """Wait until no connection is being served, at most ``timeout`` seconds (None: no
+        limit); whether none is."""
+        with self._ended:
+            return self._ended.wait_for(lambda: not self._live, timeout)
+
+    def abort_all(self) -> int:
+        """A-ABORT every association being served, from its own thread (see the module
+        docstring); connections still in their TLS handshake are shut down. Returns how many
+        there were (not counting those an earlier call aborted). Safe from a signal handler;
+        returns at once (``wait_idle`` waits)."""
+        with self._lock:
+            live = [conn for conn in self._live if not conn.aborted]
+            self._aborting.set()
+            self._abort_waker.wake()   # never cleared: every later wait sees it
+            for conn in live:
+                conn.aborted = True
+                if conn.transport is None:
+                    _shutdown_socket(conn.sock)
+            self.aborted += len(live)
+        return len(live)
+
+    def shutdown(self, drain_timeout: float = 30.0) -> dict:
+        """Stop accepting now, let the associations in flight end for up to ``drain_timeout``
+        seconds, abort those still running, and wait for their threads (each records its
+        result). Returns {"drained": n, "aborted": n, "stuck": n} (stuck: threads still alive
+        after their sockets were shut down; they are daemon threads)."""
+        self._stop_accepting_and_join()
+        with self._lock:
+            in_flight = list(self._live)
+        if not self.wait_idle(max(0.0, drain_timeout)):
+            self.abort_all()
+            if not self.wait_idle(ABORT_GRACE):
+                with self._lock:
+                    for conn in self._live:
+                        _shutdown_socket(conn.sock)
+                self.wait_idle(ABORT_GRACE)
+        with self._lock:
+            stuck = len(self._live)
+            # by us or by an ``abort_all`` from elsewhere (a second signal); not those that
+            # ended on their own before the abort reached them
+            aborted = sum(1 for conn in in_flight if conn.aborted and (
+                conn.transport is None or conn.transport.aborted))
+        if stuck:
+            log.warning("%d association threads did not end", stuck)
+        self._close_wakers()
+        return {"drained": len(in_flight) - aborted, "aborted": aborted, "stuck": stuck}
+
+    def _stop_accepting_and_join(self) -> None:
+        self.stop_accepting()
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         self.listener.close()
+
+    def _close_wakers(self) -> None:
+        if self._live:
+            return  # a thread still running may wait on them
         self._waker.close()
+        self._abort_waker.close()
+
+    def close(self) -> None:
+        """Stop accepting and wait up to 5 s for the associations in flight (not aborted:
+        ``shutdown`` aborts)."""
+        self._stop_accepting_and_join()
         deadline = time.monotonic() + 5
         for worker in self._workers:
             worker.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._close_wakers()
 
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _shutdown_socket(sock: socket.socket) -> None:
+    """Both directions: a thread blocked reading or writing it returns at once."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def VerificationServer(host: str = "127.0.0.1", port: int = 0, **kwargs) -> AssociationServer:

@@ -366,9 +366,19 @@ def accept(listener: socket.socket, config: TLSConfig, *,
     return server_handshake(sock, config, timeout=timeout)
 
 
-def listen(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> socket.socket:
+def listen(host: str = "127.0.0.1", port: int = 0,
+           backlog: Optional[int] = None) -> socket.socket:
     """A listening TCP socket (SO_REUSEADDR) on ``host:port``: "" is the loopback address,
-    "*" every interface, port 0 any free port; an address with ":" is IPv6."""
+    "*" every interface, port 0 any free port; an address with ":" is IPv6. ``backlog``:
+    default the system maximum (``net.core.somaxconn``, else ``socket.SOMAXCONN``), so a burst
+    of connections waits in the kernel instead of being refused."""
+    if backlog is None:
+        backlog = socket.SOMAXCONN
+        try:
+            with open("/proc/sys/net/core/somaxconn") as f:
+                backlog = max(1, int(f.read().strip()))
+        except (OSError, ValueError):
+            pass
     host = {"": "127.0.0.1", "*": "0.0.0.0"}.get(host, host)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -6,7 +6,8 @@ into a ``.partial`` file (``O_CREAT | O_EXCL``, a random name), then ``finish()`
 removes it. ``create_partial`` makes such a file ahead of time: on this kind of file system a
 create costs a quarter of a millisecond and waits behind journal commits, so a Storage SCP
 with a background worker creates the next ones there (see ``scp.StorageHandler``).
-``fsync_directory`` makes the renames in a directory durable.
+``fsync_directory`` makes the renames in a directory durable; ``sweep_partials`` removes the
+``.partial`` files a crash or power loss left behind (a server calls it before it starts).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z.\-]")
+#: The names ``create_partial`` makes: ``.<stem>.<12 hex digits>.partial``.
+_PARTIAL_NAME = re.compile(r"\..+\.[0-9a-f]{12}\.partial")
 
 
 def safe_filename(sop_instance_uid: str, suffix: str = ".dcm") -> str:
@@ -54,6 +57,30 @@ def create_partial(out_dir: str, stem: str = "incoming") -> tuple[int, str]:
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temporary name in {out_dir}")
+
+
+def sweep_partials(out_dir: str) -> int:
+    """Remove the ``.partial`` files (``create_partial``'s names only) directly in ``out_dir``:
+    what a crash or power loss left of objects never answered. Only safe while nothing writes
+    into ``out_dir``: call it before the server starts. Returns how many were removed."""
+    removed = 0
+    try:
+        entries = list(os.scandir(out_dir))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if not _PARTIAL_NAME.fullmatch(entry.name) or entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed += 1
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("cannot remove the stale %s: %s", entry.path, exc)
+    if removed:
+        log.info("removed %d stale .partial files from %s", removed, out_dir)
+    return removed
 
 
 def discard_partial(spare: tuple[Optional[int], Optional[str]]) -> None:
@@ -177,4 +204,4 @@ def fsync_directory(path: str) -> None:
 
 
 __all__ = ["IncomingObject", "STATUS_OUT_OF_RESOURCES", "STATUS_SUCCESS", "create_partial",
-           "discard_partial", "fsync_directory", "safe_filename"]
+           "discard_partial", "fsync_directory", "safe_filename", "sweep_partials"]

@@ -20,7 +20,6 @@ import pytest
 
 from conftest import require_binary
 from dicomtls.errors import AssociationAborted
-from dicomtls.io import server as server_module
 from dicomtls.io.association_runner import associate
 from dicomtls.storage.incoming import create_partial, discard_partial, sweep_partials
 from dicomtls.storage.part10 import read_dataset, read_meta
@@ -195,7 +194,9 @@ def test_short_drain_timeout_aborts_the_association(objects, tmp_path, pki):
         serve.kill()
     print(f"serve exit {code} after {seconds:.2f} s; {err}")
     assert code == 0, err
-    assert seconds < 0.5 + 6
+    # Bounds, not speed targets (a loaded CI machine is slow): the outcome asserts are what
+    # tell an abort from a transfer that finished (~8 s) or a full drain.
+    assert seconds < 20
     assert "0 finished, 1 aborted" in err
     (served,) = [json.loads(line) for line in out_text.splitlines()]
     assert served["outcome"] == "aborted" and "shutting down" in served["error"]
@@ -220,7 +221,7 @@ def test_second_signal_aborts_at_once(objects, tmp_path, pki):
         serve.send_signal(signal.SIGINT)
         assert "waiting up to 60 s" in serve.stderr.readline()
         serve.send_signal(signal.SIGINT)
-        out_text, err = serve.communicate(timeout=20)
+        out_text, err = serve.communicate(timeout=40)
         seconds = time.monotonic() - started
         scu_out, _ = scu.communicate(timeout=60)
     finally:
@@ -228,7 +229,7 @@ def test_second_signal_aborts_at_once(objects, tmp_path, pki):
         serve.kill()
     print(f"serve exit {serve.returncode} after {seconds:.2f} s; {err}")
     assert serve.returncode == 0, err
-    assert seconds < 6 and "0 finished, 1 aborted" in err
+    assert seconds < 30 and "0 finished, 1 aborted" in err  # the drain would be 60 s
     assert json.loads(out_text)["outcome"] == "aborted"
     check_out_dir(out, successes(json.loads(scu_out), uids))
 
@@ -250,7 +251,7 @@ def test_stale_partials_swept_at_start(tmp_path):
     finally:
         serve.kill()
     assert code == 0, err
-    assert seconds < 5
+    assert seconds < 15
     assert "0 finished, 0 aborted" in err
 
 
@@ -291,7 +292,7 @@ def test_shutdown_aborts_an_idle_association_from_its_own_thread(tmp_path):
     outcome = server.shutdown(0.3)
     seconds = time.monotonic() - started
     assert outcome == {"drained": 0, "aborted": 1, "stuck": 0}
-    assert 0.3 <= seconds < 0.3 + server_module.ABORT_GRACE
+    assert 0.3 <= seconds < 10  # the drain first, then the abort: not the 30 s timeout
     with pytest.raises(AssociationAborted):  # the A-ABORT reached us
         assoc.echo()
     (result,) = server.results
@@ -317,7 +318,7 @@ def test_shutdown_lets_an_association_finish_within_the_drain(tmp_path):
     later.join()
     assert echoes == [0x0000]
     assert outcome == {"drained": 1, "aborted": 0, "stuck": 0}
-    assert 0.5 <= seconds < 2.5
+    assert 0.5 <= seconds < 10  # it ended when the peer released, not at the 20 s drain
     (result,) = server.results
     assert (result.outcome, result.echoes) == ("released", 1)
 
@@ -332,7 +333,7 @@ def test_shutdown_ends_a_connection_stuck_in_its_tls_handshake(tmp_path, pki):
             time.sleep(0.01)  # the accept loop runs in its own thread: wait for it to take us
         started = time.monotonic()
         assert server.shutdown(0.2) == {"drained": 0, "aborted": 1, "stuck": 0}
-        assert time.monotonic() - started < 0.2 + server_module.ABORT_GRACE
+        assert time.monotonic() - started < 10  # not the 30 s handshake timeout
         assert silent.recv(10) == b""
     (result,) = server.results
     assert result.handshake_failed and result.outcome == "error"

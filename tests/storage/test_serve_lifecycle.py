@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -146,6 +147,24 @@ def store_cmd(port, root, pki):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@contextmanager
+def tls_store_in_flight(root, out, pki, drain: str, rate: float, threshold: int):
+    """`serve --tls --drain-timeout DRAIN` and our `store` of ``root`` through a SlowRelay,
+    yielded once the transfer is under way as (serve, scu); both are ended afterwards."""
+    serve, port, _ = start_serve(out, "--drain-timeout", drain, *tls_args(pki, "server"))
+    relay = SlowRelay(port, rate=rate, threshold=threshold)
+    scu = None
+    try:
+        scu = store_cmd(relay.port, root, pki)
+        assert relay.forwarded.wait(30), "the transfer did not start"
+        yield serve, scu
+    finally:
+        relay.close()
+        serve.kill()
+        if scu is not None:
+            scu.kill()
+
+
 def successes(record, uids):
     failed = {f["path"] for f in record["failures"]}
     return {p: u for p, u in uids.items() if p not in failed}
@@ -154,16 +173,10 @@ def successes(record, uids):
 def test_sigterm_drains_in_flight_tls_association(objects, tmp_path, pki):
     root, uids = objects
     out = tmp_path / "out"
-    serve, port, _ = start_serve(out, "--drain-timeout", "20", *tls_args(pki, "server"))
-    relay = SlowRelay(port, rate=12e6, threshold=4 << 20)  # ~2 s for the 24 MiB
-    try:
-        scu = store_cmd(relay.port, root, pki)
-        assert relay.forwarded.wait(30), "the transfer did not start"
+    # ~2 s for the 24 MiB
+    with tls_store_in_flight(root, out, pki, "20", 12e6, 4 << 20) as (serve, scu):
         code, out_text, err, seconds = stop_and_wait(serve, 20)
         scu_out, scu_err = scu.communicate(timeout=30)
-    finally:
-        relay.close()
-        serve.kill()
     print(f"serve exit {code} after {seconds:.2f} s; {err}")
     assert code == 0, err
     assert seconds < 20 + 5
@@ -180,18 +193,12 @@ def test_sigterm_drains_in_flight_tls_association(objects, tmp_path, pki):
 def test_short_drain_timeout_aborts_the_association(objects, tmp_path, pki):
     root, uids = objects
     out = tmp_path / "out"
-    serve, port, _ = start_serve(out, "--drain-timeout", "0.5", *tls_args(pki, "server"))
-    relay = SlowRelay(port, rate=3e6, threshold=2 << 20)  # ~8 s for the 24 MiB
-    try:
-        scu = store_cmd(relay.port, root, pki)
-        assert relay.forwarded.wait(30), "the transfer did not start"
+    # ~8 s for the 24 MiB
+    with tls_store_in_flight(root, out, pki, "0.5", 3e6, 2 << 20) as (serve, scu):
         # an object is being received: its .partial (and the spare made ahead) exist now
         assert any(n.endswith(".partial") for n in os.listdir(out))
         code, out_text, err, seconds = stop_and_wait(serve, 0.5)
         scu_out, scu_err = scu.communicate(timeout=60)
-    finally:
-        relay.close()
-        serve.kill()
     print(f"serve exit {code} after {seconds:.2f} s; {err}")
     assert code == 0, err
     # Bounds, not speed targets (a loaded CI machine is slow): the outcome asserts are what
@@ -212,11 +219,8 @@ def test_short_drain_timeout_aborts_the_association(objects, tmp_path, pki):
 def test_second_signal_aborts_at_once(objects, tmp_path, pki):
     root, uids = objects
     out = tmp_path / "out"
-    serve, port, _ = start_serve(out, "--drain-timeout", "60", *tls_args(pki, "server"))
-    relay = SlowRelay(port, rate=3e6, threshold=2 << 20)  # ~8 s for the 24 MiB
-    try:
-        scu = store_cmd(relay.port, root, pki)
-        assert relay.forwarded.wait(30), "the transfer did not start"
+    # ~8 s for the 24 MiB
+    with tls_store_in_flight(root, out, pki, "60", 3e6, 2 << 20) as (serve, scu):
         started = time.monotonic()
         serve.send_signal(signal.SIGINT)
         assert "waiting up to 60 s" in serve.stderr.readline()
@@ -224,9 +228,6 @@ def test_second_signal_aborts_at_once(objects, tmp_path, pki):
         out_text, err = serve.communicate(timeout=40)
         seconds = time.monotonic() - started
         scu_out, _ = scu.communicate(timeout=60)
-    finally:
-        relay.close()
-        serve.kill()
     print(f"serve exit {serve.returncode} after {seconds:.2f} s; {err}")
     assert serve.returncode == 0, err
     assert seconds < 30 and "0 finished, 1 aborted" in err  # the drain would be 60 s

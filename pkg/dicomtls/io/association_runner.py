@@ -349,14 +349,21 @@ def _abort_quietly(link: ServiceLink) -> None:
         pass
 
 
+def transport_for(sock: socket.socket, tls_config: Optional[TLSConfig],
+                  timeout: Optional[float]):
+    """The transport of an accepted socket: plain, or TLS once the server handshake is done
+    (its typed error raised otherwise, the socket closed)."""
+    if tls_config is None:
+        sock.settimeout(timeout)
+        return PlainTransport(sock)
+    return tls_socket.server_handshake(sock, tls_config, timeout=timeout)
+
+
 def accept_transport(listener: socket.socket, tls_config: Optional[TLSConfig],
                      timeout: Optional[float] = 30.0):
     """Accept one connection; run the TLS handshake when ``tls_config`` is given."""
-    if tls_config is not None:
-        return tls_socket.accept(listener, tls_config, timeout=timeout)
     sock, _ = listener.accept()
-    sock.settimeout(timeout)
-    return PlainTransport(sock)
+    return transport_for(sock, tls_config, timeout)
 
 
 def open_transport(sock: socket.socket, tls_config: Optional[TLSConfig],
@@ -364,11 +371,8 @@ def open_transport(sock: socket.socket, tls_config: Optional[TLSConfig],
     """The transport of an accepted socket (TLS handshake done), or, when the handshake fails,
     the ``ServedAssociation`` recording who was refused and why (the socket is closed then)."""
     peer = tls_socket.peer_name(sock)
-    if tls_config is None:
-        sock.settimeout(timeout)
-        return PlainTransport(sock)
     try:
-        return tls_socket.server_handshake(sock, tls_config, timeout=timeout)
+        return transport_for(sock, tls_config, timeout)
     except (DicomTLSError, OSError) as exc:
         cert = getattr(exc, "peer_certificate", None)
         return ServedAssociation(outcome="error", error=tls_socket.handshake_failure_text(exc),

@@ -17,7 +17,8 @@ from ..dimse.status import status_name
 from ..errors import DicomTLSError
 from ..io.association_runner import associate
 from ..io.server import VerificationServer
-from .options import add_client_arguments, add_server_arguments, bounded, tls_config_of
+from .options import (add_client_arguments, add_server_arguments, bounded, limits_of,
+                      tls_config_of)
 
 
 TLS_PORT = 2762     # DICOM over TLS (PS3.15 B.1, IANA "dicom-tls")
@@ -146,7 +147,7 @@ def _echo_lines(result) -> str:
 def cmd_echo_server(args) -> int:
     server = VerificationServer(args.bind, args.port, tls_config=tls_config_of(args),
                                 ae_title=args.aet, timeout=args.timeout,
-                                on_result=_reporter(args, _echo_lines))
+                                limits=limits_of(args), on_result=_reporter(args, _echo_lines))
     return _run_server(server, args)
 
 
@@ -327,7 +328,7 @@ def cmd_serve(args) -> int:
                               ae_title=args.aet, timeout=args.timeout, fsync=args.fsync)
     server = AssociationServer(args.bind, _port(args), services=services, tls_config=config,
                                ae_title=args.aet, timeout=args.timeout,
-                               on_result=_reporter(args))
+                               limits=limits_of(args), on_result=_reporter(args))
     return _run_server(server, args, f", writing to {args.out}"
                                      f"{'' if args.fsync else ' without fsync'}; services "
                                      f"{','.join(args.services)}"

@@ -58,9 +58,46 @@ def add_server_arguments(p: argparse.ArgumentParser, *, timeout: float, dicom: b
     p.add_argument("--once", action="store_true", help="serve one peer, then exit")
     p.add_argument("--json", action="store_true", help=json_help)
     p.add_argument("--timeout", type=bounded(float, 0.01, 86400), default=timeout,
-                   help=f"seconds a read may wait for a peer (default {timeout:g})")
+                   help=f"seconds a peer may take to send its next message, unless its bytes "
+                        f"keep arriving (default {timeout:g})")
+    if dicom:
+        _add_limit_arguments(p)
     add_tls_options(p)
     p.set_defaults(role="server")
+
+
+def _add_limit_arguments(p: argparse.ArgumentParser) -> None:
+    """The caps and phase deadlines of ``io.gate.ConnectionLimits``."""
+    from ..io.gate import ConnectionLimits
+    d = ConnectionLimits()
+    g = p.add_argument_group("limits (what peers may hold; over a cap is refused at once)")
+    g.add_argument("--max-connections", type=bounded(int, 1, 1 << 20), default=None,
+                   metavar="N", help="connections held in all (default 4096, or what the "
+                                     "descriptor limit allows)")
+    g.add_argument("--max-associations", type=bounded(int, 1, 1 << 16),
+                   default=d.max_associations, metavar="N",
+                   help="associations served at once; more are answered A-ASSOCIATE-RJ "
+                        f"transient, local-limit-exceeded (default {d.max_associations})")
+    g.add_argument("--max-per-peer", type=bounded(int, 1, 1 << 20), default=d.max_per_peer,
+                   metavar="N", help=f"connections held per peer address "
+                                     f"(default {d.max_per_peer})")
+    g.add_argument("--handshake-timeout", type=bounded(float, 0.01, 3600),
+                   default=d.handshake_timeout, metavar="S",
+                   help=f"the whole TLS handshake, from accept (default {d.handshake_timeout:g})")
+    g.add_argument("--request-timeout", type=bounded(float, 0.01, 3600),
+                   default=d.request_timeout, metavar="S",
+                   help="the A-ASSOCIATE-RQ, from the handshake's end or accept (ARTIM; "
+                        f"default {d.request_timeout:g})")
+
+
+def limits_of(args):
+    """The ``io.gate.ConnectionLimits`` of the limit options."""
+    from ..io.gate import ConnectionLimits
+    return ConnectionLimits(max_connections=args.max_connections,
+                            max_associations=args.max_associations,
+                            max_per_peer=args.max_per_peer,
+                            handshake_timeout=args.handshake_timeout,
+                            request_timeout=args.request_timeout)
 
 
 def tls_config_of(args):
@@ -69,4 +106,4 @@ def tls_config_of(args):
 
 
 __all__ = ["PORT_MAX", "add_client_arguments", "add_server_arguments", "bounded",
-           "tls_config_of"]
+           "limits_of", "tls_config_of"]

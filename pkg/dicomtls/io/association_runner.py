@@ -35,6 +35,7 @@ from .transport import Driver, PlainTransport, connect_transport
 log = logging.getLogger(__name__)
 
 FLUSH_BYTES = 4 << 20  # a streamed data set is written whenever this much is queued
+ABORT_SEND_TIMEOUT = 1.0  # s: the A-ABORT after a failure gets this long to go out
 
 
 STATUS_UNRECOGNIZED_OPERATION = 0x0211   # PS3.7 C.5.x: the default answer to a request
@@ -277,9 +278,12 @@ def serve_association(transport, services: Optional[Sequence[Service]] = None, *
                       ae_title: Optional[str] = None,
                       calling_aes: Optional[Iterable[str]] = None,
                       timeout: Optional[float] = 30.0,
-                      max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH) -> ServedAssociation:
+                      max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
+                      initial: bytes = b"") -> ServedAssociation:
     """Run one association until it ends, offering ``services`` (default: Verification only);
     the transport is closed after. ``ae_title`` None accepts any called AE title.
+    ``initial``: bytes of the peer's already read from the transport (a server's gate reads
+    the A-ASSOCIATE-RQ before it hands the connection over).
 
     The contexts accepted are the union of what the services support (each proposed context
     gets the proposer's first transfer syntax we support), the A-ASSOCIATE-AC carries their
@@ -292,6 +296,8 @@ def serve_association(transport, services: Optional[Sequence[Service]] = None, *
     driver = Driver(transport, assoc, timeout)
     result = ServedAssociation(session=getattr(transport, "session", None))
     link = ServiceLink(assoc, driver, result)
+    if initial:
+        assoc.receive_data(initial)
     try:
         while True:
             event = driver.next_event()
@@ -309,6 +315,10 @@ def serve_association(transport, services: Optional[Sequence[Service]] = None, *
                 assoc.release()
             elif isinstance(event, Released):
                 result.outcome = "released"
+                # Our A-RELEASE-RP is out: close now (the transport's drain is bounded in
+                # total) rather than wait in Sta13 on a peer that may never close.
+                driver.flush()
+                break
             elif isinstance(event, Aborted):
                 result.outcome = "aborted"
                 if event.error is not None:
@@ -343,6 +353,12 @@ def _answer_request(link: ServiceLink, registry: ServiceRegistry, rq, ae_title, 
 
 
 def _abort_quietly(link: ServiceLink) -> None:
+    """A-ABORT after a failure, within ``ABORT_SEND_TIMEOUT``: after a write timed out (a peer
+    that reads nothing) the abort would otherwise wait as long again."""
+    try:
+        link.driver.transport.sock.settimeout(ABORT_SEND_TIMEOUT)
+    except (AttributeError, OSError):
+        pass
     try:
         link.abort()
     except (DicomTLSError, OSError):

@@ -1,5 +1,7 @@
-"""``AssociationServer``: the one DICOM server under every service. It accepts in a loop, one
-thread per association, and serves each association with fresh services made by its factories
+"""``AssociationServer``: the one DICOM server under every service. Its ``io.gate.Gate``
+accepts and holds every connection through its TLS handshake and A-ASSOCIATE-RQ in one thread
+(deadlines per phase, caps on connections in all, per peer address and on associations); each
+association then gets a thread of its own and fresh services made by the server's factories
 (``io.services``: a ``typing.Protocol`` per service class, routed by request and SOP class).
 
 What a server offers is only the list of factories it is given: ``VerificationServer``,
@@ -19,7 +21,6 @@ a condition with a deadline: nothing polls.
 
 from __future__ import annotations
 
-import errno
 import logging
 import select
 import socket
@@ -31,16 +32,13 @@ from ..tls.check import check_config
 from ..tls.config import TLSConfig
 from ..ul.negotiation import DEFAULT_MAX_PDU_LENGTH
 from . import tls_socket
-from .association_runner import open_transport, serve_association
+from .association_runner import serve_association
+from .gate import ConnectionCounts, ConnectionLimits, Gate, HandOff
 from .served import ServedAssociation
 from .services import Service, ServiceRegistry, VerificationService
-from .transport import RECV_CHUNK, Waker
+from .transport import RECV_CHUNK, PlainTransport, Waker
 
 log = logging.getLogger(__name__)
-
-_TRANSIENT_ACCEPT_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
-                            errno.ECONNABORTED, errno.EPROTO}
-ACCEPT_BACKOFF = 0.1  # s: after EMFILE & co., before the next accept
 #: s: after the A-ABORTs, how long an association may take to end before its socket is shut
 #: down under it (then as long again to see its thread end); its transport's close may spend
 #: up to 2 s draining a peer that keeps sending.
@@ -48,8 +46,8 @@ ABORT_GRACE = 3.0
 
 
 class _Live:
-    """One accepted connection, from accept to the end of its association: what shutdown needs
-    to end it from another thread. ``transport`` is set once the handshake is done."""
+    """One association being served, from the gate's hand-off to its end: what shutdown needs
+    to end it from another thread. ``transport`` is set once its thread has made it."""
 
     __slots__ = ("sock", "transport", "aborted")
 
@@ -120,7 +118,8 @@ class _AbortableTransport:
 
 
 class AssociationServer:
-    """A DICOM SCP: accepts in a loop, one thread per association.
+    """A DICOM SCP: a gate holding connections until they are associations (``limits``: a
+    ``gate.ConnectionLimits``), one thread per association.
 
     ``services``: one factory per service, called for every association, so a service's state
     (the object being received, its background worker) belongs to one association; a factory
@@ -128,14 +127,16 @@ class AssociationServer:
     lambda all do). ``start()`` runs the accept loop in a background thread, ``close()`` stops
     it; ``serve_one()`` serves one connection in this thread. ``results`` collects a
     ``ServedAssociation`` per connection (a failed TLS handshake counts as "error"), each also
-    passed to ``on_result``. ``shutdown(drain_timeout)`` ends it gracefully (see the module
+    passed to ``on_result`` (also connections the gate ended: no request in time, a refused
+    handshake, a request over ``max_associations``). ``shutdown(drain_timeout)`` ends it gracefully (see the module
     docstring); ``stop_accepting()`` (safe in a signal handler) makes ``serve_forever`` return."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  services: Sequence[Callable[[], Service]] = (VerificationService,),
                  tls_config: Optional[TLSConfig] = None, ae_title: Optional[str] = None,
                  calling_aes: Optional[Iterable[str]] = None, timeout: Optional[float] = 30.0,
-                 max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH, on_result=None):
+                 max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH, on_result=None,
+                 limits: Optional[ConnectionLimits] = None):
         self.services = tuple(services)
         # Registered once here, before the port is bound: a factory that makes no service, or
         # two services answering the same request, fail now rather than in the first peer's
@@ -165,6 +166,12 @@ class AssociationServer:
         self._aborting = threading.Event()
         self._abort_waker = Waker()   # made readable for good by ``abort_all``
         self.aborted = 0              # connections ``abort_all`` ended
+        self.limits = limits or ConnectionLimits()
+        self.counts = ConnectionCounts(self.limits)
+        self._serve_in_place = False  # serve_one: the admitted association runs in its thread
+        self._last: Optional[ServedAssociation] = None
+        self.gate = Gate(self.listener, tls_config, self.limits, self.counts,
+                         admit=self._admit, on_failed=self._gate_ended, wakeup=self._waker)
 
     @property
     def address(self) -> tuple:
@@ -174,101 +181,106 @@ class AssociationServer:
     def port(self) -> int:
         return self.address[1]
 
-    def serve_transport(self, transport) -> ServedAssociation:
-        """Run one association on ``transport`` with a fresh set of services."""
+    def serve_transport(self, transport, request: bytes = b"") -> ServedAssociation:
+        """Run one association on ``transport`` with a fresh set of services; ``request``: its
+        first bytes, already read (the gate's A-ASSOCIATE-RQ)."""
         result = serve_association(transport, [make() for make in self.services],
                                    ae_title=self.ae_title, calling_aes=self.calling_aes,
-                                   timeout=self.timeout, max_pdu_length=self.max_pdu_length)
+                                   timeout=self.timeout, max_pdu_length=self.max_pdu_length,
+                                   initial=request)
         log.info("%s", result.summary())
         return result
 
-    def _serve(self, transport, peer: Optional[str]) -> ServedAssociation:
-        started = time.monotonic()
-        result = self.serve_transport(transport)
-        result.seconds = time.monotonic() - started
-        if getattr(transport, "aborted", False):
-            result.outcome = "aborted"
-            result.error = "aborted by the server: shutting down"
-        if result.peer is None:
-            result.peer = peer
+    def _gate_ended(self, result: ServedAssociation) -> None:
+        log.info("%s", result.summary())
         self._record(result)
-        return result
 
     def _record(self, result: ServedAssociation) -> None:
+        self._last = result
         self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
 
     def serve_one(self) -> ServedAssociation:
-        """Accept and serve one connection in this thread."""
-        sock, _ = self.listener.accept()
-        return self._serve_socket(sock, self._register(sock))
+        """Serve one connection in this thread: the first one admitted (its association runs
+        here) or ended by the gate (a refused handshake, no request)."""
+        self._last = None
+        self._serve_in_place = True
+        try:
+            while self._last is None and not self._stop.is_set():
+                self.gate.run(self._stop, once=True)
+        finally:
+            self._serve_in_place = False
+        return self._last
 
     def serve_forever(self) -> None:
-        """Accept until ``close()``: the loop blocks in ``select`` on the listener and a waker
-        that ``close`` fires, so it costs nothing while idle and stops at once."""
-        self.listener.setblocking(False)  # select said readable, but serve_one may race us
+        """Run the gate until ``close()``/``stop_accepting()``: it blocks in one ``select`` over
+        the listener, the connections it holds and a waker that ``close`` fires, so it costs
+        nothing while idle and stops at once."""
         try:
-            self._accept_loop()
+            self.gate.run(self._stop)
         finally:
             if self._stop.is_set():
-                self.listener.close()   # refuse at once what would queue up meanwhile
+                self.gate.close()        # connections not yet associations: closed
+                self.listener.close()    # refuse at once what would queue up meanwhile
 
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            readable, _, _ = select.select([self.listener, self._waker], [], [])
-            if self._stop.is_set():
-                break
-            if self.listener not in readable:
-                continue
-            try:
-                sock, _ = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                continue  # another thread (serve_one) took it
-            except OSError as exc:
-                if exc.errno in _TRANSIENT_ACCEPT_ERRORS:
-                    # Out of descriptors or buffers: the pending connection stays readable, so
-                    # back off instead of spinning; close() still ends the wait at once.
-                    log.warning("accept failed (%s); retrying", exc)
-                    self._stop.wait(ACCEPT_BACKOFF)
-                    continue
-                if not self._stop.is_set():
-                    log.error("accept failed, server stops: %s", exc)
-                break
-            sock.setblocking(True)
-            # Finished associations' threads are dropped so a long-running server stays small.
-            self._workers = [w for w in self._workers if w.is_alive()]
-            # Registered here, before its thread runs: shutdown sees every accepted connection.
-            worker = threading.Thread(target=self._serve_socket,
-                                      args=(sock, self._register(sock)), daemon=True)
-            worker.start()
-            self._workers.append(worker)
-
-    def _register(self, sock: socket.socket) -> _Live:
-        live = _Live(sock)
+    def _admit(self, handoff: HandOff) -> bool:
+        """The gate hands over a connection with its A-ASSOCIATE-RQ: serve it (in a thread of
+        its own, or here for ``serve_one``), or False at ``max_associations``."""
         with self._lock:
-            self._live.add(live)
-        return live
-
-    def _serve_socket(self, sock: socket.socket, live: _Live) -> ServedAssociation:
+            if len(self._live) >= self.limits.max_associations:
+                return False
+            live = _Live(handoff.sock)
+            self._live.add(live)   # before its thread runs: shutdown sees every association
+        if self._serve_in_place:
+            self._serve_handoff(handoff, live)
+            return True
+        # Finished associations' threads are dropped so a long-running server stays small.
+        self._workers = [w for w in self._workers if w.is_alive()]
+        worker = threading.Thread(target=self._serve_handoff, args=(handoff, live), daemon=True)
         try:
-            peer = tls_socket.peer_name(sock)  # read now: the peer may be gone when we report
-            transport = open_transport(sock, self.tls_config, self.timeout)
-            if isinstance(transport, ServedAssociation):
-                self._record(transport)
-                return transport
+            worker.start()
+        except RuntimeError:   # no thread to be had: refuse as over the cap
+            self._end(live)
+            return False
+        self._workers.append(worker)
+        return True
+
+    def _serve_handoff(self, handoff: HandOff, live: _Live) -> ServedAssociation:
+        try:
+            try:
+                transport = _transport_of(handoff, self.timeout)
+            except OSError as exc:
+                handoff.sock.close()
+                result = ServedAssociation(outcome="error", peer=handoff.peer,
+                                           error=f"the peer went away: {exc}")
+                self._record(result)
+                return result
             transport = _AbortableTransport(transport, self._aborting, self._abort_waker)
             with self._lock:
                 live.transport = transport
-            return self._serve(transport, peer)
+            started = time.monotonic()
+            result = self.serve_transport(transport, handoff.request)
+            result.seconds = time.monotonic() - started
+            if transport.aborted:
+                result.outcome = "aborted"
+                result.error = "aborted by the server: shutting down"
+            if result.peer is None:
+                result.peer = handoff.peer
+            self._record(result)
+            return result
         finally:
-            with self._lock:
-                self._live.discard(live)
-                self._ended.notify_all()
+            self.counts.remove(handoff.address)
+            self._end(live)
+
+    def _end(self, live: _Live) -> None:
+        with self._lock:
+            self._live.discard(live)
+            self._ended.notify_all()
 
     @property
     def active(self) -> int:
-        """Connections being served now (handshake included)."""
+        """Associations being served now (not the connections the gate holds)."""
         with self._lock:
             return len(self._live)
 
@@ -291,7 +303,7 @@ class AssociationServer:
 
     def abort_all(self) -> int:
         """A-ABORT every association being served, from its own thread (see the module
-        docstring); connections still in their TLS handshake are shut down. Returns how many
+        docstring); the gate closes the connections it holds as it stops. Returns how many
         there were (not counting those an earlier call aborted). Safe from a signal handler;
         returns at once (``wait_idle`` waits)."""
         with self._lock:
@@ -357,6 +369,19 @@ class AssociationServer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _transport_of(handoff: HandOff, timeout: Optional[float]):
+    """The blocking transport of a connection the gate handed over; our bytes the gate could
+    not write yet (TLS session tickets) go out first."""
+    sock = handoff.sock
+    sock.setblocking(True)
+    sock.settimeout(timeout)
+    if handoff.unsent:
+        sock.sendall(handoff.unsent)
+    if handoff.tls is None:
+        return PlainTransport(sock)
+    return tls_socket.TLSSocket(sock, handoff.tls)
 
 
 def _shutdown_socket(sock: socket.socket) -> None:

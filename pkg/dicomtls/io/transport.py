@@ -58,6 +58,10 @@ COALESCE = 64 * 1024  # smaller buffers are joined before a write; larger ones g
 #: plus room in front for the command PDU so an object smaller than this is a single write.
 SEND_TARGET = 4 << 20
 HEAD_ROOM = 16 << 10
+#: bytes/s: while we wait for the peer's next event, each byte it sends buys this much more
+#: time beyond ``timeout`` (up to ``timeout`` ahead): a transfer going at least this fast is
+#: never cut off, a peer dripping bytes to hold the association is, after about ``timeout``.
+MIN_PEER_RATE = 1024
 
 
 @runtime_checkable
@@ -129,14 +133,20 @@ class PlainTransport:
             raise ConnectionClosedError(f"connection reset by the peer: {exc}") from exc
 
     def close(self, *, force: bool = False, timeout: float = 2.0) -> None:
-        """Half-close and drain briefly, so unread data does not turn our close into an RST
+        """Half-close and drain for at most ``timeout`` seconds in all (a peer that keeps
+        sending cannot hold us), so unread data does not turn our close into an RST
         (``force``: close at once)."""
         try:
             if not force:
                 self.sock.shutdown(socket.SHUT_WR)
-                self.sock.settimeout(timeout)
-                while self.sock.recv(RECV_CHUNK):
-                    pass
+                deadline = time.monotonic() + timeout
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.sock.settimeout(left)
+                    if not self.sock.recv(RECV_CHUNK):
+                        break
         except OSError:
             pass
         finally:
@@ -233,7 +243,9 @@ class Driver:
 
     ``assoc`` may be None until an association starts (``assoc`` is then set): meanwhile
     bytes from the peer are dropped with a warning, and its EOF ends ``next_event`` (None).
-    ``timeout``: how long a read waits for the peer (None: no limit; ARTIM still applies).
+    ``timeout``: how long waiting for the peer's next event may take in all, not per read
+    (None: no limit; ARTIM still applies); bytes arriving meanwhile extend it at
+    ``MIN_PEER_RATE``, so only a peer that stalls or drips runs into it.
     ``wakeup``: a ``Waker`` that makes ``next_event`` return ``WOKEN``."""
 
     def __init__(self, transport, assoc: Optional[Association], timeout: Optional[float], *,
@@ -250,6 +262,7 @@ class Driver:
         #: ``next_event`` as ``JobDone`` events, also while we wait for the peer.
         self.background: Optional[OrderedWorker] = None
         self._background_ready: deque = deque()
+        self._peer_deadline: Optional[float] = None   # while waiting for an event; see timeout
 
     def unread(self, event) -> None:
         """Hand ``event`` back: the next ``next_event``/``poll_event`` returns it first."""
@@ -314,6 +327,7 @@ class Driver:
         while True:
             done = self._background_done()
             if done is not None:
+                self._peer_deadline = None
                 return done
             assoc = self.assoc
             if assoc is not None:
@@ -322,6 +336,7 @@ class Driver:
                     self.close()
                 event = assoc.next_event()
                 if event is not NEED_DATA:
+                    self._peer_deadline = None
                     return event
                 self.flush()
                 # After EOF (or our close) nothing more can come: a machine that cannot take
@@ -365,7 +380,7 @@ class Driver:
         artim = self._artim_left()
         # A running job always ends, and the peer may be waiting for its answer: the peer's
         # silence only counts against ``timeout`` when no job is running.
-        timeout = artim if jobs else _earliest(self.timeout, artim)
+        timeout = artim if jobs else _earliest(self._peer_time_left(), artim)
         ready = _select(waitables, timeout)
         if self.wakeup is not None and self.wakeup in ready:
             self.wakeup.clear()  # before the owner looks at its queue: no wake-up is lost
@@ -378,7 +393,27 @@ class Driver:
         if artim is not None and timeout == artim:  # ARTIM's deadline ended the wait
             self.assoc.check_timers()
             return _RETRY
-        raise TimeoutError(f"no data from the peer for {self.timeout} s")
+        self._peer_time_left()  # raises once the deadline has passed
+        return _RETRY
+
+    def _peer_time_left(self) -> Optional[float]:
+        """Seconds the peer has left to make progress; TimeoutError once they are up."""
+        if self.timeout is None:
+            return None
+        now = time.monotonic()
+        if self._peer_deadline is None:
+            self._peer_deadline = now + self.timeout
+        left = self._peer_deadline - now
+        if left <= 0:
+            raise TimeoutError(f"the peer made no progress for {self.timeout:g} s "
+                               f"(nothing, or under {MIN_PEER_RATE} bytes/s)")
+        return left
+
+    def _credit(self, n: int) -> None:
+        """``n`` bytes arrived: the peer's deadline moves on at ``MIN_PEER_RATE``."""
+        if self._peer_deadline is not None and n:
+            self._peer_deadline = min(time.monotonic() + self.timeout,
+                                      self._peer_deadline + n / MIN_PEER_RATE)
 
     def _artim_left(self) -> Optional[float]:
         deadline = self.assoc.artim_deadline() if self.assoc is not None else None
@@ -392,7 +427,7 @@ class Driver:
         artim = timeout = None
         if wait:
             artim = self._artim_left()
-            timeout = _earliest(self.timeout, artim)
+            timeout = _earliest(self._peer_time_left(), artim)
             self.transport.sock.settimeout(timeout)
         try:
             if view is not None:
@@ -407,9 +442,14 @@ class Driver:
             if artim is not None and timeout == artim:  # ARTIM's deadline ended the read
                 assoc.check_timers()
                 return
-            raise
+            self._peer_time_left()  # the peer's deadline: raises with the reason
+            return
         except ConnectionClosedError:
             n, data = 0, b""
+        finally:
+            if wait:  # writes get the whole ``timeout``, not what this read had left
+                self.transport.sock.settimeout(self.timeout)
+        self._credit(n or len(data))
         if n:
             assoc.received_into(n)
             return

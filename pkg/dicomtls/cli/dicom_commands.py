@@ -147,7 +147,8 @@ def _echo_lines(result) -> str:
 def cmd_echo_server(args) -> int:
     server = VerificationServer(args.bind, args.port, tls_config=tls_config_of(args),
                                 ae_title=args.aet, timeout=args.timeout,
-                                limits=limits_of(args), on_result=_reporter(args, _echo_lines))
+                                limits=limits_of(args), proxy_from=args.proxy_protocol,
+                                on_result=_reporter(args, _echo_lines))
     return _run_server(server, args)
 
 
@@ -328,7 +329,8 @@ def cmd_serve(args) -> int:
                               ae_title=args.aet, timeout=args.timeout, fsync=args.fsync)
     server = AssociationServer(args.bind, _port(args), services=services, tls_config=config,
                                ae_title=args.aet, timeout=args.timeout,
-                               limits=limits_of(args), on_result=_reporter(args))
+                               limits=limits_of(args), proxy_from=args.proxy_protocol,
+                               on_result=_reporter(args))
     return _run_server(server, args, f", writing to {args.out}"
                                      f"{'' if args.fsync else ' without fsync'}; services "
                                      f"{','.join(args.services)}"

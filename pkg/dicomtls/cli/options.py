@@ -88,6 +88,20 @@ def _add_limit_arguments(p: argparse.ArgumentParser) -> None:
                    default=d.request_timeout, metavar="S",
                    help="the A-ASSOCIATE-RQ, from the handshake's end or accept (ARTIM; "
                         f"default {d.request_timeout:g})")
+    p.add_argument("--proxy-protocol", type=_networks, default=(), metavar="ADDR[,ADDR]",
+                   help="connections from these addresses or networks (a TCP balancer such "
+                        "as HAProxy with send-proxy-v2) must start with a PROXY v2 header; "
+                        "the peer it names is the one logged and capped. Others connect "
+                        "directly as usual")
+
+
+def _networks(text: str) -> tuple:
+    import ipaddress
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                     for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def limits_of(args):

@@ -29,6 +29,7 @@ GIL around it, so associations in their threads go on meanwhile.
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import itertools
 import logging
 import resource
@@ -38,7 +39,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from ..errors import DicomTLSError
 from ..tls.config import TLSConfig
@@ -49,6 +50,7 @@ from ..ul.association import Association
 from ..ul.framing import (A_ASSOCIATE_RQ, DEFAULT_MAX_OTHER_LENGTH, PDU_HEADER,
                           PDU_HEADER_LENGTH, PDU_NAMES)
 from ..ul.pdu import AAbort, AAssociateRJ
+from .proxy_header import ProxyHeaderError, parse_proxy_header
 from .served import ServedAssociation
 from .tls_socket import handshake_failure_text
 
@@ -103,26 +105,39 @@ class ConnectionCounts:
         self._per_peer: dict[str, int] = {}
         self.total = 0
 
-    def try_add(self, address: str) -> Optional[str]:
-        """Count a new connection from ``address``; the cap it would exceed instead (nothing
-        counted then)."""
+    def try_add(self, address: Optional[str]) -> Optional[str]:
+        """Count a new connection from ``address`` (None: in the total only, a balancer's
+        connection whose real peer is not known yet); the cap it would exceed instead
+        (nothing counted then)."""
         with self._lock:
             if self.total >= self._max_connections:
                 return f"max-connections ({self._max_connections})"
+            if address is not None:
+                held = self._per_peer.get(address, 0)
+                if held >= self.limits.max_per_peer:
+                    return f"max-per-peer ({self.limits.max_per_peer})"
+                self._per_peer[address] = held + 1
+            self.total += 1
+            return None
+
+    def try_assign(self, address: str) -> Optional[str]:
+        """A connection counted in the total only now has its peer ``address``: count it there
+        too; the cap it would exceed instead (then it stays counted in the total only)."""
+        with self._lock:
             held = self._per_peer.get(address, 0)
             if held >= self.limits.max_per_peer:
                 return f"max-per-peer ({self.limits.max_per_peer})"
             self._per_peer[address] = held + 1
-            self.total += 1
             return None
 
-    def remove(self, address: str) -> None:
+    def remove(self, address: Optional[str]) -> None:
         with self._lock:
-            held = self._per_peer.get(address, 0) - 1
-            if held > 0:
-                self._per_peer[address] = held
-            else:
-                self._per_peer.pop(address, None)
+            if address is not None:
+                held = self._per_peer.get(address, 0) - 1
+                if held > 0:
+                    self._per_peer[address] = held
+                else:
+                    self._per_peer.pop(address, None)
             self.total -= 1
 
     def held_by(self, address: str) -> int:
@@ -137,7 +152,7 @@ class HandOff:
     of ours not written yet (TLS session tickets), to go out first."""
 
     sock: socket.socket
-    address: str           # the peer's IP address: what the per-peer cap counts
+    address: Optional[str]  # the peer's IP address: what the per-peer cap counts
     peer: str              # "host:port"
     tls: Optional[TLSConnection]
     request: bytes
@@ -146,7 +161,8 @@ class HandOff:
 
 
 #: How a failure in each phase is named in the report.
-_PHASE_FAILED = {"first byte": "no data", "TLS handshake": "TLS handshake failed",
+_PHASE_FAILED = {"PROXY header": "no PROXY header", "first byte": "no data",
+                 "TLS handshake": "TLS handshake failed",
                  "A-ASSOCIATE-RQ": "no A-ASSOCIATE-RQ", "closing": "closing"}
 
 
@@ -158,7 +174,7 @@ class _Held:
     """One connection in the gate."""
 
     __slots__ = ("sock", "address", "peer", "accepted_at", "tls", "phase", "deadline", "out",
-                 "plain", "handshake_done", "events")
+                 "plain", "handshake_done", "events", "proxy")
 
     def __init__(self, sock, address, peer, tls, now, first_byte_timeout):
         self.sock = sock
@@ -166,12 +182,14 @@ class _Held:
         self.peer = peer
         self.accepted_at = now
         self.tls: Optional[TLSConnection] = tls
-        self.phase = "first byte"   # -> "TLS handshake" / "A-ASSOCIATE-RQ" -> "closing"
+        # ["PROXY header" ->] "first byte" -> ["TLS handshake" ->] "A-ASSOCIATE-RQ"; "closing"
+        self.phase = "first byte"
         self.deadline = now + first_byte_timeout
         self.out = bytearray()      # ours, not written yet
         self.plain = bytearray()    # the peer's plaintext so far (its A-ASSOCIATE-RQ)
         self.handshake_done = tls is None
         self.events = selectors.EVENT_READ
+        self.proxy: Optional[bytearray] = None   # a balancer's PROXY header, arriving
 
 
 class Gate:
@@ -185,13 +203,16 @@ class Gate:
                  limits: ConnectionLimits, counts: ConnectionCounts, *,
                  admit: Callable[[HandOff], bool],
                  on_failed: Callable[[ServedAssociation], None], wakeup,
-                 clock: Callable[[], float] = time.monotonic):
+                 proxy_from: Sequence = (), clock: Callable[[], float] = time.monotonic):
         self.listener = listener
         self.tls_config = tls_config
         self.limits = limits
         self.counts = counts
         self.admit = admit
         self.on_failed = on_failed
+        #: ``ipaddress`` networks of the balancers whose connections start with a PROXY v2
+        #: header (``io.proxy_header``): the peer they name is the one logged and capped.
+        self.proxy_from = tuple(ipaddress.ip_network(n) for n in proxy_from)
         self.clock = clock
         self._selector = selectors.DefaultSelector()
         self._selector.register(listener, selectors.EVENT_READ, "listener")
@@ -263,10 +284,11 @@ class Gate:
 
     def _take(self, sock: socket.socket, addr) -> None:
         address = str(addr[0])
-        cap = self.counts.try_add(address)
+        balancer = self._from_balancer(address)
+        # A balancer's connections count per peer once its PROXY header names the peer.
+        cap = self.counts.try_add(None if balancer else address)
         if cap is not None:
-            self.refused += 1
-            self._refused_since_log[cap] = self._refused_since_log.get(cap, 0) + 1
+            self._count_refusal(cap)
             _reset(sock)
             return
         try:
@@ -275,15 +297,28 @@ class Gate:
             tls = new_connection(self.tls_config, "server") if self.tls_config else None
         except Exception:  # noqa: BLE001 - checked at start; a failure now ends this one only
             log.exception("cannot take a connection from %s", address)
-            self.counts.remove(address)
+            self.counts.remove(None if balancer else address)
             sock.close()
             return
         now = self.clock()
-        held = _Held(sock, address, f"{addr[0]}:{addr[1]}", tls, now,
+        held = _Held(sock, None if balancer else address, f"{addr[0]}:{addr[1]}", tls, now,
                      self.limits.first_byte_timeout)
+        if balancer:
+            held.phase = "PROXY header"
+            held.proxy = bytearray()
         self._held.add(held)
         self._selector.register(sock, selectors.EVENT_READ, held)
         self._schedule(held)
+
+    def _from_balancer(self, address: str) -> bool:
+        if not self.proxy_from:
+            return False
+        ip = ipaddress.ip_address(address)
+        return any(ip in network for network in self.proxy_from)
+
+    def _count_refusal(self, cap: str) -> None:
+        self.refused += 1
+        self._refused_since_log[cap] = self._refused_since_log.get(cap, 0) + 1
 
     def _log_refusals(self, force: bool = False) -> None:
         if not self._refused_since_log:
@@ -318,7 +353,8 @@ class Gate:
             if held.phase == "closing":
                 self._forget(held)
             else:
-                limit = {"first byte": self.limits.first_byte_timeout,
+                limit = {"PROXY header": self.limits.first_byte_timeout,
+                         "first byte": self.limits.first_byte_timeout,
                          "TLS handshake": self.limits.handshake_timeout,
                          "A-ASSOCIATE-RQ": self.limits.request_timeout}[held.phase]
                 self._fail(held, f"not complete within {limit:g} s")
@@ -335,6 +371,8 @@ class Gate:
                 self._forget(held)   # reported already; the peer reset instead of closing
             else:
                 self._fail(held, str(exc))
+        except ProxyHeaderError as exc:   # from a listed balancer: nothing to answer
+            self._fail(held, str(exc))
         except DicomTLSError as exc:   # the TLS machine refused the peer: its alert is queued
             self._take_output(held)
             self._fail(held, handshake_failure_text(exc), tls_error=exc)
@@ -355,6 +393,10 @@ class Gate:
             return                   # anything else it sends is dropped
         if not data:
             raise _PeerGone("the peer closed the connection")
+        if held.phase == "PROXY header":
+            data = self._proxy_header(held, data)
+            if not data:
+                return
         if held.phase == "first byte":
             self._enter(held, "A-ASSOCIATE-RQ" if held.tls is None else "TLS handshake",
                         held.accepted_at + (self.limits.request_timeout if held.tls is None
@@ -368,6 +410,26 @@ class Gate:
             self._check_request(held)
         if held in self._held:
             self._write(held)
+
+    def _proxy_header(self, held: _Held, data: bytes) -> bytes:
+        """Take the balancer's PROXY v2 header; the bytes after it (the peer's first)."""
+        held.proxy += data
+        parsed = parse_proxy_header(held.proxy)   # ProxyHeaderError: _service reports it
+        if parsed is None:
+            return b""
+        proxied, length = parsed
+        rest = bytes(held.proxy[length:])
+        held.proxy = None
+        if proxied is not None:
+            cap = self.counts.try_assign(proxied.source)
+            if cap is not None:
+                self._count_refusal(cap)
+                log.info("refused %s (through %s): over %s", proxied.peer, held.peer, cap)
+                self._forget(held)
+                return b""
+            held.address, held.peer = proxied.source, proxied.peer
+        self._enter(held, "first byte", self.clock() + self.limits.first_byte_timeout)
+        return rest
 
     def _run_tls(self, held: _Held) -> None:
         tls = held.tls
@@ -476,7 +538,8 @@ class Gate:
         """The connection ends here: report it; after a TLS refusal our alert goes out first,
         otherwise (timed out, peer gone) the socket is closed at once."""
         cert = getattr(tls_error, "peer_certificate", None)
-        in_handshake = held.tls is not None and not held.handshake_done
+        in_handshake = (held.tls is not None and not held.handshake_done
+                        and held.phase != "PROXY header")
         error = what if tls_error is not None else f"{_PHASE_FAILED[held.phase]}: {what}"
         self._report(held, ServedAssociation(
             outcome="error", peer=held.peer, handshake_failed=in_handshake, error=error,

@@ -121,6 +121,8 @@ class AssociationServer:
     """A DICOM SCP: a gate holding connections until they are associations (``limits``: a
     ``gate.ConnectionLimits``), one thread per association.
 
+    ``proxy_from``: addresses or networks of TCP balancers (HAProxy) whose connections start
+    with a PROXY v2 header; the peer it names is the one logged, capped and checked.
     ``services``: one factory per service, called for every association, so a service's state
     (the object being received, its background worker) belongs to one association; a factory
     may return a shared object when the service keeps none (a class, ``functools.partial`` or a
@@ -136,7 +138,7 @@ class AssociationServer:
                  tls_config: Optional[TLSConfig] = None, ae_title: Optional[str] = None,
                  calling_aes: Optional[Iterable[str]] = None, timeout: Optional[float] = 30.0,
                  max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH, on_result=None,
-                 limits: Optional[ConnectionLimits] = None):
+                 limits: Optional[ConnectionLimits] = None, proxy_from: Sequence[str] = ()):
         self.services = tuple(services)
         # Registered once here, before the port is bound: a factory that makes no service, or
         # two services answering the same request, fail now rather than in the first peer's
@@ -171,7 +173,8 @@ class AssociationServer:
         self._serve_in_place = False  # serve_one: the admitted association runs in its thread
         self._last: Optional[ServedAssociation] = None
         self.gate = Gate(self.listener, tls_config, self.limits, self.counts,
-                         admit=self._admit, on_failed=self._gate_ended, wakeup=self._waker)
+                         admit=self._admit, on_failed=self._gate_ended, wakeup=self._waker,
+                         proxy_from=proxy_from)
 
     @property
     def address(self) -> tuple:

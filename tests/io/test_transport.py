@@ -211,3 +211,41 @@ def test_tls13_session_tickets_do_not_block_a_waking_driver(pki):
         client.close(force=True)
         server.close(force=True)
         waker.close()
+
+
+def test_waits_work_with_descriptors_past_1024(pki, tmp_path):
+    """``select`` cannot take a descriptor >= 1024 (FD_SETSIZE); a server holding a thousand
+    connections hands such numbers to its associations. Every wait polls instead: a TLS
+    C-STORE association whose sockets are all numbered past 1024 runs as any other (the
+    SCP waits on the peer and its background worker together, the SCU on its async window)."""
+    import os
+    import resource
+
+    from pydicom.data import get_testdata_file
+
+    import dicomtls
+    from dicomtls.storage.scp import StorageServer
+    from dicomtls.storage.scu import store
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    filler = [os.open("/dev/null", os.O_RDONLY) for _ in range(1100)]
+    try:
+        server = StorageServer(tmp_path, tls_config=dicomtls.TLSConfig.from_profile(
+            certificate=str(pki.server_cert), private_key=str(pki.server_key),
+            ca_file=str(pki.ca_cert)), timeout=5).start()
+        try:
+            client = dicomtls.TLSConfig.from_profile(
+                certificate=str(pki.client_cert), private_key=str(pki.client_key),
+                ca_file=str(pki.ca_cert))
+            files = [get_testdata_file(name) for name in ("CT_small.dcm", "MR_small.dcm",
+                                                          "rtplan.dcm")]
+            summary = store("127.0.0.1", server.port, files, tls_config=client, timeout=5)
+            assert summary.sent == 3 and not summary.failed, summary.results
+        finally:
+            server.shutdown(1)
+        assert [(r.outcome, r.stored) for r in server.results] == [("released", 3)]
+    finally:
+        for fd in filler:
+            os.close(fd)

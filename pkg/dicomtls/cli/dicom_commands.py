@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 
 from ..dimse.status import status_name
@@ -19,6 +18,7 @@ from ..io.association_runner import associate
 from ..io.server import VerificationServer
 from .options import (add_client_arguments, add_server_arguments, bounded, limits_of,
                       tls_config_of)
+from .serving import DRAIN_TIMEOUT, serve_and_drain, stopped_line
 
 
 TLS_PORT = 2762     # DICOM over TLS (PS3.15 B.1, IANA "dicom-tls")
@@ -33,8 +33,6 @@ ASYNC_WINDOW = 8
 SERVICES = ("echo", "store", "qr", "mpps", "commitment")
 DEFAULT_SERVICES = "echo,store,qr"
 
-#: Seconds a stopping server lets the associations in flight finish before it aborts them.
-DRAIN_TIMEOUT = 30.0
 
 
 def _services(text: str) -> tuple:
@@ -94,6 +92,9 @@ def add_parsers(sub) -> None:
                         "already answered with success; by default each file is fsynced "
                         "before it is renamed and answered")
     _add_drain_timeout(p)
+    p.add_argument("--workers", type=bounded(int, 1, 256), default=None, metavar="N",
+                   help="worker processes sharing the port (default: one per core; --once: "
+                        "1); each has the limits above, and the parent only supervises")
     p.set_defaults(func=cmd_serve)
 
 
@@ -166,68 +167,67 @@ def _run_server(server, args, detail: str = "") -> int:
     """Say where the server listens (and ``detail``) on stderr, then serve one association
     (--once: exit 0 only if it was released) or until SIGTERM/SIGINT (then a graceful
     shutdown, ``_serve_until_signalled``). On stderr, so stdout stays pure JSON with --json;
-    scripts wait for this line."""
+    scripts wait for this line. Under systemd (a ``Type=notify`` unit: ``$NOTIFY_SOCKET``) the
+    same line goes out as READY=1's STATUS=, with watchdog pings if the unit sets WatchdogSec=
+    (``io.systemd``; docs/systemd.md)."""
+    from ..io.systemd import ServiceNotifier
     host, port = server.address
+    listening = (f"{args.command} listening on {host}:{port}"
+                 f"{' (TLS)' if server.tls_config else ''}{detail}")
+    notifier = ServiceNotifier()
 
     def announce() -> None:
-        sys.stderr.write(f"{args.command} listening on {host}:{port}"
-                         f"{' (TLS)' if server.tls_config else ''}{detail}\n")
+        sys.stderr.write(listening + "\n")
         sys.stderr.flush()
+        notifier.ready(listening)   # bound and listening: connections queue from now on
 
     try:
         if args.once:
             announce()
             result = server.serve_one()
             return 0 if result.outcome == "released" else 1
-        _serve_until_signalled(server, args, announce)
-        return 0
+        return _serve_until_signalled(server, args, announce, notifier)
     except KeyboardInterrupt:
         return 0
     except DicomTLSError as exc:
         sys.stderr.write(f"dicomtls {args.command}: {exc}\n")
         return 1
     finally:
-        server.close()
+        try:
+            server.close()
+        finally:
+            notifier.close()   # the watchdog pings last as long as the server
 
 
-def _serve_until_signalled(server, args, announce) -> None:
+def _serve_until_signalled(server, args, announce, notifier=None) -> int:
     """Serve until SIGTERM or SIGINT; then stop accepting at once, let the associations in
     flight finish for up to --drain-timeout seconds and abort the rest
-    (``AssociationServer.shutdown``). A second signal aborts them at once. The handlers only
-    set flags and wake threads: the work runs here, in the main thread, after they return.
-    ``announce()`` runs once the handlers are in place (a script may signal once it saw it)."""
+    (``serving.serve_and_drain``). ``announce()`` runs once the handlers are in place (a script may
+    signal once it saw it). ``notifier`` (an ``io.systemd.ServiceNotifier``) is told
+    STOPPING=1 as the drain starts, then the drain's progress. The exit code: 0 after a
+    signal, 1 if the listener failed (so systemd's Restart=on-failure restarts the service)."""
     import threading
     if threading.current_thread() is not threading.main_thread():
         announce()
         server.serve_forever()  # signal handlers can only be set in the main thread
-        return
+        return 0
     drain = getattr(args, "drain_timeout", DRAIN_TIMEOUT)
-    received: list = []
 
-    def on_signal(signum, _frame) -> None:
-        received.append(signum)
-        if len(received) == 1:
-            server.stop_accepting()
-        else:
-            server.abort_all()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        announce()
-        server.serve_forever()
-        why = signal.Signals(received[0]).name if received else "the listener failed"
+    def stopping(why: str) -> None:
         sys.stderr.write(f"dicomtls {args.command}: {why}: not accepting; waiting up to "
                          f"{drain:g} s for {server.active} association(s) in flight\n")
         sys.stderr.flush()
-        outcome = server.shutdown(0.0 if len(received) > 1 else drain)
-        sys.stderr.write(f"dicomtls {args.command}: stopped ({outcome['drained']} finished, "
-                         f"{outcome['aborted']} aborted"
-                         + (f", {outcome['stuck']} did not end" if outcome["stuck"] else "")
-                         + ")\n")
-        sys.stderr.flush()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        if notifier is not None:
+            notifier.stopping(f"{why}: not accepting; draining {server.active} association(s)",
+                              lambda: f"draining {server.active} association(s)")
+
+    signalled, outcome = serve_and_drain(server, drain, announce, stopping)
+    stopped = stopped_line(outcome)
+    sys.stderr.write(f"dicomtls {args.command}: {stopped}\n")
+    sys.stderr.flush()
+    if notifier is not None:
+        notifier.status(stopped)
+    return 0 if signalled else 1
 
 
 def cmd_store(args) -> int:
@@ -315,6 +315,7 @@ def serve_services(names, out: str, *, tls_config=None, ae_table=None, ae_title=
 
 def cmd_serve(args) -> int:
     import os
+    from ..io.prefork import default_workers
     from ..io.server import AssociationServer
     config = tls_config_of(args)
     os.makedirs(args.out, exist_ok=True)
@@ -327,12 +328,18 @@ def cmd_serve(args) -> int:
     table = load_ae_table(args.ae_table) if args.ae_table else {}
     services = serve_services(args.services, args.out, tls_config=config, ae_table=table,
                               ae_title=args.aet, timeout=args.timeout, fsync=args.fsync)
-    server = AssociationServer(args.bind, _port(args), services=services, tls_config=config,
-                               ae_title=args.aet, timeout=args.timeout,
-                               limits=limits_of(args), proxy_from=args.proxy_protocol,
-                               on_result=_reporter(args))
-    return _run_server(server, args, f", writing to {args.out}"
-                                     f"{'' if args.fsync else ' without fsync'}; services "
-                                     f"{','.join(args.services)}"
-                                     + (f"; removed {swept} stale .partial file(s)"
-                                        if swept else ""))
+    detail = (f", writing to {args.out}{'' if args.fsync else ' without fsync'}; services "
+              f"{','.join(args.services)}"
+              + (f"; removed {swept} stale .partial file(s)" if swept else ""))
+
+    def make_server(listener=None):
+        return AssociationServer(args.bind, _port(args), services=services, tls_config=config,
+                                 ae_title=args.aet, timeout=args.timeout,
+                                 limits=limits_of(args), proxy_from=args.proxy_protocol,
+                                 on_result=_reporter(args), listener=listener)
+
+    workers = 1 if args.once else (args.workers or default_workers())
+    if workers > 1:
+        from .serve_workers import run_workers
+        return run_workers(make_server, args, workers, _port(args), detail)
+    return _run_server(make_server(), args, detail)

@@ -22,7 +22,6 @@ a condition with a deadline: nothing polls.
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import threading
 import time
@@ -34,6 +33,7 @@ from ..ul.negotiation import DEFAULT_MAX_PDU_LENGTH
 from . import tls_socket
 from .association_runner import serve_association
 from .gate import ConnectionCounts, ConnectionLimits, Gate, HandOff
+from .readiness import readable
 from .served import ServedAssociation
 from .services import Service, ServiceRegistry, VerificationService
 from .transport import RECV_CHUNK, PlainTransport, Waker
@@ -91,8 +91,7 @@ class _AbortableTransport:
         if not wait or self.inner.data_available():
             return
         try:
-            ready = select.select([self.inner.sock, self._abort], [], [],
-                                  self.inner.sock.gettimeout())[0]
+            ready = readable([self.inner.sock, self._abort], self.inner.sock.gettimeout())
         except (OSError, ValueError):  # closed under us: the read reports it
             return
         self._check()
@@ -138,7 +137,8 @@ class AssociationServer:
                  tls_config: Optional[TLSConfig] = None, ae_title: Optional[str] = None,
                  calling_aes: Optional[Iterable[str]] = None, timeout: Optional[float] = 30.0,
                  max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH, on_result=None,
-                 limits: Optional[ConnectionLimits] = None, proxy_from: Sequence[str] = ()):
+                 limits: Optional[ConnectionLimits] = None, proxy_from: Sequence[str] = (),
+                 listener: Optional[socket.socket] = None):
         self.services = tuple(services)
         # Registered once here, before the port is bound: a factory that makes no service, or
         # two services answering the same request, fail now rather than in the first peer's
@@ -148,7 +148,9 @@ class AssociationServer:
             # Credentials and trust are loaded before the port is bound: a server that cannot
             # complete a handshake must not start (and the connections reuse what was loaded).
             check_config(tls_config, "server")
-        self.listener = tls_socket.listen(host, port)
+        # ``listener``: a listening socket made elsewhere (``io.prefork``: one socket, many
+        # worker processes); ``host``/``port`` are then ignored.
+        self.listener = listener if listener is not None else tls_socket.listen(host, port)
         self.tls_config = tls_config
         self.ae_title = ae_title
         self.calling_aes = calling_aes

@@ -3,7 +3,6 @@ handshake, connect and listen helpers."""
 
 from __future__ import annotations
 
-import select
 import socket
 import time
 from typing import Callable, Optional
@@ -13,6 +12,7 @@ from ..tls.config import TLSConfig
 from ..tls.connection import (NEED_DATA, ApplicationData, CloseNotify, ConnectionClosed,
                               HandshakeComplete, SessionInfo, TLSConnection)
 from ..tls.engines import new_connection
+from .readiness import readable
 
 RECV_CHUNK = 256 * 1024
 # Plaintext handed to the engine per call: large enough that the C call amortises, small
@@ -77,7 +77,7 @@ class TLSSocket:
     def _fill(self, wait: bool = True, deadline: Optional[float] = None) -> None:
         """One read from the socket into the engine. ``wait=False``: BlockingIOError instead of
         waiting; ``deadline`` (monotonic): TimeoutError once it has passed."""
-        if not wait and not select.select([self.sock], [], [], 0)[0]:
+        if not wait and not readable([self.sock], 0):
             raise BlockingIOError("no TLS data ready")
         if deadline is not None:
             left = deadline - time.monotonic()

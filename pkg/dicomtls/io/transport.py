@@ -32,7 +32,6 @@ The bulk paths, both copy-once:
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import time
 from collections import deque
@@ -45,6 +44,7 @@ from ..tls.connection import SessionInfo
 from ..ul.association import NEED_DATA, Association
 from ..ul.pdv_layout import layout_buffer_size
 from . import tls_socket
+from .readiness import readable
 from .worker import OrderedWorker
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def _raise_unless_readable(sock: socket.socket) -> None:
     # A socket with a timeout polls for up to that timeout before it reads, whatever the
     # flags say; a zero-timeout select is the read-now-or-not test that keeps the timeout
     # for writes.
-    if not select.select([sock], [], [], 0)[0]:
+    if not readable([sock], 0):
         raise BlockingIOError("nothing to read yet")
 
 
@@ -478,7 +478,7 @@ def _earliest(a: Optional[float], b: Optional[float]) -> Optional[float]:
 
 def _select(waitables: list, timeout: Optional[float]) -> list:
     try:
-        return select.select(waitables, [], [], timeout)[0]
+        return readable(waitables, timeout)
     except (OSError, ValueError):  # a transport closed under us: let the read report it
         return [waitables[0]]
 

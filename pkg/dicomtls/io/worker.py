@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import select
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from .readiness import readable
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class OrderedWorker:
         out = []
         while self.pending:
             if not self.ready:
-                select.select([self._wake_r], [], [])
+                readable([self._wake_r])
                 self.clear()
             out.extend(self.completed())
         return out

@@ -15,7 +15,6 @@ then waits again. The caller waits on its job's event (``send_timeout``). Handle
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import threading
 from collections import deque
@@ -35,6 +34,7 @@ from .events import (PDU_ABORT, PDU_ASSOCIATE_ACCEPT, PDU_ASSOCIATE_REJECT, PDU_
                      DicomAssociate)
 from .tls_settings import (TLS_STATUS_CLIENT_HANDSHAKE, TLS_STATUS_CONNECTED, TLS_STATUS_IDLE,
                            TLS_STATUS_SERVER_HANDSHAKE, verify_args)
+from ..io.readiness import readable
 
 log = logging.getLogger("dicomtls.ldicomnet")
 
@@ -361,7 +361,7 @@ class IOThread:
         try:
             while not self.closing:
                 self._run_queued()
-                ready = select.select([listener, self.waker], [], [])[0]
+                ready = readable([listener, self.waker])
                 if self.waker in ready:
                     self.waker.clear()
                 if listener in ready and not self.closing:

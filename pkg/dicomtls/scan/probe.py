@@ -6,7 +6,6 @@ CertificateRequest), and which engine offers what. The scan itself is ``scanner.
 from __future__ import annotations
 
 import hashlib
-import select
 import socket
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from ..tls.protocol import AlertDescription, ContentType, ExtensionType, Handsha
 from ..tls.suites import CipherSuite, by_code
 from ..tls.versions import TLSVersion
 from ..io.tls_socket import TLSSocket
+from ..io.readiness import readable
 
 ACCEPTED, REFUSED, TIMEOUT, FAILED, SKIPPED = "accepted", "refused", "timeout", "error", "skipped"
 NEEDS_CLIENT_CERT = "needs_client_cert"        # the server chose the suite, then wanted a cert
@@ -167,7 +167,7 @@ def _await_verdict(tls: TLSSocket, end: float) -> None:
     the handshake completed here: an alert (raised here), or its first records (session
     tickets), which mean it accepted us. Silence until ``end`` counts as accepted."""
     left = end - time.monotonic()
-    if left <= 0 or not select.select([tls.sock], [], [], left)[0]:
+    if left <= 0 or not readable([tls.sock], left):
         return
     try:
         tls.recv(1, wait=False)  # an alert is raised; tickets alone leave nothing to read

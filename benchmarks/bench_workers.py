@@ -1,0 +1,124 @@
+"""Aggregate C-STORE throughput of `dicomtls serve --workers N` with 8 concurrent storing
+clients, N = 1 and 2 (and more with --workers), in one run, interleaved.
+
+    python benchmarks/bench_workers.py [--clients 8] [--objects 40] [--mib 0.5] [--repeat 3]
+        [--workers 1,2] [--plain] [--no-fsync]
+
+Each client is a `dicomtls store` process sending its own ``--objects`` objects of ``--mib``
+MiB over TLS 1.3 (dev PKI, mutual authentication; ``--plain``: TCP) in one association; all
+start together. Reported per worker count: the aggregate MB/s from the first client's start
+to the last one's exit (1 MB = 10^6 data set bytes), median (min-max) over ``--repeat``, the
+ratio to one worker, and the CPU seconds every process of the row used (server, workers
+and clients: ``os.times`` of reaped children around the row). Loopback only; the clients
+share the machine's cores with the server, which bounds what a second worker can add here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from bench_store_data import MIB, _write_object  # noqa: E402
+
+CLI = [sys.executable, "-m", "dicomtls.cli.main"]
+
+
+def _tls(pki, role):
+    cert, key = (pki.server_cert, pki.server_key) if role == "server" else \
+        (pki.client_cert, pki.client_key)
+    return ["--tls", "--cert", str(cert), "--key", str(key), "--ca", str(pki.ca_cert)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _row(args, pki, dirs, workers: int, total_bytes: int, tmp: str) -> float:
+    out = tempfile.mkdtemp(dir=tmp)
+    port = _free_port()
+    tls = [] if args.plain else _tls(pki, "server")
+    extra = ["--no-fsync"] if args.no_fsync else []
+    server = subprocess.Popen(CLI + ["serve", str(port), "--out", out, "--workers", str(workers),
+                                     *extra, *tls], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stderr.readline()
+        if "listening" not in line:
+            raise SystemExit(f"serve did not start: {line}")
+        client_tls = [] if args.plain else _tls(pki, "client")
+        started = time.monotonic()
+        clients = [subprocess.Popen(CLI + ["store", "127.0.0.1", str(port), d, "--quiet",
+                                           *client_tls], stdout=subprocess.DEVNULL)
+                   for d in dirs]
+        for c in clients:
+            if c.wait(timeout=600) != 0:
+                raise SystemExit("a store client failed")
+        seconds = time.monotonic() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return total_bytes / seconds / 1e6
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--objects", type=int, default=40)
+    ap.add_argument("--mib", type=float, default=0.5)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--plain", action="store_true")
+    ap.add_argument("--no-fsync", action="store_true")
+    args = ap.parse_args()
+    from dicomtls.crypto.devpki import create_dev_pki
+    counts = [int(w) for w in args.workers.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        pki = create_dev_pki(os.path.join(tmp, "pki"))
+        dirs = []
+        size = int(args.mib * MIB)
+        for c in range(args.clients):
+            d = os.path.join(tmp, f"client{c}")
+            os.makedirs(d)
+            for i in range(args.objects):
+                _write_object(os.path.join(d, f"o{i:04d}.dcm"), "1.2.840.10008.5.1.4.1.1.7",
+                              512, max(1, size // 1024), 1, os.urandom(size))
+            dirs.append(d)
+        total = args.clients * args.objects * size
+        rates: dict[int, list] = {w: [] for w in counts}
+        cpu: dict[int, list] = {w: [] for w in counts}
+        for _ in range(args.repeat):
+            for w in counts:   # interleaved: every row sees the same machine load
+                before = os.times()
+                rate = _row(args, pki, dirs, w, total, tmp)
+                after = os.times()
+                rates[w].append(rate)
+                cpu[w].append((after.children_user - before.children_user)
+                              + (after.children_system - before.children_system))
+                print(f"# workers={w}: {rate:.0f} MB/s", file=sys.stderr, flush=True)
+    base = statistics.median(rates[counts[0]])
+    mode = "plain TCP" if args.plain else "TLS 1.3"
+    print(f"\n{args.clients} concurrent `dicomtls store` clients x {args.objects} objects x "
+          f"{args.mib:g} MiB, {mode}{', --no-fsync' if args.no_fsync else ''}; "
+          f"{os.cpu_count()} cores; medians (min-max) of {args.repeat}\n")
+    print("| workers | aggregate MB/s | vs 1 worker | CPU s of all processes (clients too) |")
+    print("|---|---|---|---|")
+    for w in counts:
+        r = rates[w]
+        print(f"| {w} | {statistics.median(r):.0f} ({min(r):.0f}-{max(r):.0f}) | "
+              f"{statistics.median(r) / base:.2f} | {statistics.median(cpu[w]):.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

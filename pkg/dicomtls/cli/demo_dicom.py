@@ -22,17 +22,30 @@ EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 
 def sample_files() -> list[str]:
     """The test objects bundled inside the pydicom package that are Part 10 files, one per SOP
-    Instance UID. Read from the package directory: pydicom's get_testdata_files() would try to
-    download its external test files first, and without network that can hang for minutes."""
+    Instance UID, whose data sets are well formed (pydicom also ships deliberately broken ones,
+    which `serve` rightly refuses: ``storage.structure``). Read from the package directory:
+    pydicom's get_testdata_files() would try to download its external test files first, and
+    without network that can hang for minutes."""
     import pydicom.data
     bundled = Path(pydicom.data.__file__).parent / "test_files"
     metas, _bad = scan(sorted(str(p) for p in bundled.glob("*.dcm")))
     seen, out = set(), []
     for meta in metas:
-        if meta.sop_instance_uid not in seen:
+        if meta.sop_instance_uid not in seen and _well_formed(meta):
             seen.add(meta.sop_instance_uid)
             out.append(meta.path)
     return out
+
+
+def _well_formed(meta) -> bool:
+    from ..storage.structure import DatasetStructureError, StructureValidator
+    validator = StructureValidator(meta.transfer_syntax_uid)
+    try:
+        validator.feed(read_dataset(meta))
+        validator.finish()
+    except DatasetStructureError:
+        return False
+    return True
 
 
 def synthetic_files(directory: Path, count: int, size: int = 1 << 20) -> list[str]:

@@ -91,6 +91,19 @@ def add_parsers(sub) -> None:
                         "faster, but a system crash or power loss may lose or truncate files "
                         "already answered with success; by default each file is fsynced "
                         "before it is renamed and answered")
+    p.add_argument("--validate", choices=("structure", "none"), default="structure",
+                   help="structure (default): check each received data set's encoding as it "
+                        "streams in (tags ascending, lengths within what arrived, sequences "
+                        "and items closed, VRs known) and its SOP Class/Instance UIDs against "
+                        "the C-STORE-RQ; a malformed object is answered 0xC000 (a UID "
+                        "mismatch 0xA900) with the reason and not stored. none: store what "
+                        "arrives")
+    p.add_argument("--layout", choices=("flat", "patient", "study"), default="flat",
+                   help="where received files go under DIR: flat (default) DIR/<SOP Instance "
+                        "UID>.dcm; patient DIR/<PatientID>/<StudyInstanceUID>/"
+                        "<SeriesInstanceUID>/...; study DIR/<StudyInstanceUID>/"
+                        "<SeriesInstanceUID>/... (values made safe as path components; "
+                        "absent ones are UNKNOWN)")
     _add_drain_timeout(p)
     p.add_argument("--workers", type=bounded(int, 1, 256), default=None, metavar="N",
                    help="worker processes sharing the port (default: one per core; --once: "
@@ -281,7 +294,8 @@ def load_ae_table(path) -> dict:
 
 
 def serve_services(names, out: str, *, tls_config=None, ae_table=None, ae_title=None,
-                   timeout: float = 60.0, fsync: bool = True) -> list:
+                   timeout: float = 60.0, fsync: bool = True,
+                   validate: str = "structure", layout: str = "flat") -> list:
     """The service factories of `serve --services NAMES` over the directory ``out``: what
     several services share (the directory's index, the MPPS store) is made once here."""
     import os
@@ -290,7 +304,8 @@ def serve_services(names, out: str, *, tls_config=None, ae_table=None, ae_title=
     factories: list = [VerificationService] if "echo" in names else []
     if "store" in names:
         from ..storage.scp import StorageService  # pydicom's UID tables: only the SCP needs them
-        factories.append(partial(StorageService, out, fsync=fsync))
+        factories.append(partial(StorageService, out, fsync=fsync, validate=validate,
+                                 layout=layout))
     index = None
     if "qr" in names or "commitment" in names:
         from ..qr.index import StorageIndex
@@ -327,7 +342,8 @@ def cmd_serve(args) -> int:
         swept = sweep_partials(args.out)
     table = load_ae_table(args.ae_table) if args.ae_table else {}
     services = serve_services(args.services, args.out, tls_config=config, ae_table=table,
-                              ae_title=args.aet, timeout=args.timeout, fsync=args.fsync)
+                              ae_title=args.aet, timeout=args.timeout, fsync=args.fsync,
+                              validate=args.validate, layout=args.layout)
     detail = (f", writing to {args.out}{'' if args.fsync else ' without fsync'}; services "
               f"{','.join(args.services)}"
               + (f"; removed {swept} stale .partial file(s)" if swept else ""))

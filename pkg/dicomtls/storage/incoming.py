@@ -3,9 +3,13 @@
 ``IncomingObject`` writes the preamble, the file meta and the data set fragments as they come
 into a ``.partial`` file (``O_CREAT | O_EXCL``, a random name), then ``finish()`` fsyncs it
 (unless ``fsync`` is off), closes it and renames it to ``<SOPInstanceUID>.dcm``; ``discard()``
-removes it. ``create_partial`` makes such a file ahead of time: on this kind of file system a
-create costs a quarter of a millisecond and waits behind journal commits, so a Storage SCP
-with a background worker creates the next ones there (see ``scp.StorageHandler``).
+removes it. ``reject(status, reason)`` refuses an object whose data set proved malformed: the
+rest is not written and ``finish()`` removes the file and returns ``status``.
+``create_partial`` makes such a file ahead of time: on this kind of file system a create costs
+a quarter of a millisecond and waits behind journal commits, so a Storage SCP with a
+background worker creates the next ones there (see ``scp.StorageHandler``). ``place`` puts
+the object in subdirectories of the output directory (``layout``): ``finish`` makes them
+(``make_directories``) and renames the file into them.
 ``fsync_directory`` makes the renames in a directory durable; ``sweep_partials`` removes the
 ``.partial`` files a crash or power loss left behind (a server calls it before it starts).
 """
@@ -13,6 +17,7 @@ with a background worker creates the next ones there (see ``scp.StorageHandler``
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -110,10 +115,14 @@ class IncomingObject:
         self.context_id = context_id
         self.message = message
         self.fsync = fsync
+        self.out_dir = out_dir
+        self.subdirectories: tuple = ()   # under out_dir, made at ``finish`` (``place``)
         self.final = os.path.join(out_dir, safe_filename(message.affected_sop_instance_uid))
         self.fd: Optional[int] = None
         self.temp: Optional[str] = None
         self.error: Optional[str] = None
+        self.failure_status = STATUS_OUT_OF_RESOURCES   # what ``finish`` answers after an error
+        self.offending: Optional[int] = None    # the tag a ``reject`` names, if any
         self.length = 0          # data set bytes received
         self._pending: list = []
         self._pending_bytes = 0
@@ -171,8 +180,28 @@ class IncomingObject:
             self.length += len(data)
             self._queue(data)
 
+    def place(self, subdirectories: tuple) -> None:
+        """Publish the file in ``out_dir/<subdirectories...>/`` (safe path components, e.g.
+        ``layout.layout_components``): ``finish`` makes them, on the worker, and renames the
+        ``.partial`` (which stays in ``out_dir``: the same file system) into them."""
+        self.subdirectories = tuple(subdirectories)
+        self.final = os.path.join(self.out_dir, *self.subdirectories,
+                                  os.path.basename(self.final))
+
+    def reject(self, status: int, reason: str, offending: Optional[int] = None) -> None:
+        """Refuse the object with ``status`` (``reason``: the Error Comment; ``offending``:
+        the tag at fault, for Offending Element): what is still to come is dropped, and
+        ``finish`` removes the file (on the worker, where the fsync it replaces would have run)
+        instead of renaming it."""
+        if self.error is None:
+            self.error = reason
+            self.failure_status = status
+            self.offending = offending
+            self._pending, self._pending_bytes = [], 0
+
     def finish(self) -> int:
-        """Write what is left, fsync (unless disabled), rename; the C-STORE status."""
+        """Write what is left, fsync (unless disabled), rename; the C-STORE status. After an
+        error or a ``reject`` the file is removed and the failure status returned."""
         if self.error is None and self._pending:
             self._flush()
         if self.error is None:
@@ -181,17 +210,39 @@ class IncomingObject:
                     _os_fsync(self.fd)
                 os.close(self.fd)
                 self.fd = None
+                if self.subdirectories:
+                    make_directories(self.out_dir, self.subdirectories, fsync=self.fsync)
                 os.replace(self.temp, self.final)
                 self.temp = None
                 return STATUS_SUCCESS
             except OSError as exc:
                 self._fail(exc)
-        return STATUS_OUT_OF_RESOURCES
+        self.discard()           # a rejected object's file (after ``_fail`` nothing is left)
+        return self.failure_status
 
     def discard(self) -> None:
         self._pending, self._pending_bytes = [], 0
         discard_partial((self.fd, self.temp))
         self.fd = self.temp = None
+
+
+def make_directories(root: str, components, *, fsync: bool = True) -> str:
+    """``root/<components...>``, made as needed (``root`` itself must exist). With ``fsync``
+    the parent of each directory made here is fsynced, so its entry is durable before a file is
+    renamed into it. Safe when several threads make the same directories at once."""
+    path = root
+    for component in components:
+        parent, path = path, os.path.join(path, component)
+        try:
+            os.mkdir(path, 0o755)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise NotADirectoryError(errno.ENOTDIR, "exists and is not a directory",
+                                         path) from None
+            continue
+        if fsync:
+            fsync_directory(parent)
+    return path
 
 
 def fsync_directory(path: str) -> None:
@@ -204,4 +255,5 @@ def fsync_directory(path: str) -> None:
 
 
 __all__ = ["IncomingObject", "STATUS_OUT_OF_RESOURCES", "STATUS_SUCCESS", "create_partial",
-           "discard_partial", "fsync_directory", "safe_filename", "sweep_partials"]
+           "discard_partial", "fsync_directory", "make_directories", "safe_filename",
+           "sweep_partials"]

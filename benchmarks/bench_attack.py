@@ -14,8 +14,11 @@ slowest connect is reported: a full backlog shows as a 1 s SYN retransmit) and h
 Per row: connections the hostile side held at the time of measurement (median over the
 samples), the legitimate TLS C-ECHO latency (new association each, median and min-max over
 ``--echoes``), the wall clock of `dicomtls store --tls` sending ``--objects`` x 1 MiB (median,
-min-max over ``--repeat``), its ratio to the quiet row, and the server's threads and RSS
-(``/proc``) at the end of the row. Runs under ``unshare -n`` when a real interface exists
+min-max over ``--repeat``), its ratio to the quiet row, and the server's (one worker) most
+threads and RSS seen (``/proc``, sampled after each echo and store). The C-ECHOes go on for
+``--seconds`` (past the first-byte and handshake deadlines, so the server ends hostile
+connections and they come back meanwhile): "ended by server" counts those, "longest hold"
+is the longest any was held. Runs under ``unshare -n`` when a real interface exists
 (loopback only). Every wait is bounded.
 """
 
@@ -71,7 +74,8 @@ def _tls_args(pki, role):
 
 def _start_server(pki, out: str, port: int, hostile: int):
     proc = subprocess.Popen(
-        CLI + ["serve", str(port), "--out", out, "--max-per-peer", str(hostile // 40 + 16),
+        CLI + ["serve", str(port), "--out", out, "--workers", "1",
+               "--max-per-peer", str(hostile // 40 + 16),
                "--max-connections", str(hostile + 256), *_tls_args(pki, "server")],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     line = proc.stderr.readline()
@@ -128,6 +132,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--echoes", type=int, default=10)
     ap.add_argument("--attacks", default="idle,drip,half,mix,flood")
+    ap.add_argument("--seconds", type=float, default=15.0,
+                    help="how long each row's C-ECHOes go on (past the phase deadlines)")
     args = ap.parse_args()
     _in_private_namespace()
     import dicomtls
@@ -161,14 +167,21 @@ def main() -> int:
                     deadline = time.monotonic() + 15
                     while peers.open < args.hostile * 0.9 and time.monotonic() < deadline:
                         time.sleep(0.1)
-                echoes, stores = [], []
-                for _ in range(args.echoes):
+                echoes, stores, threads, rss = [], [], 0, 0.0
+                # C-ECHOes spread over --seconds, so the hostile connections run into their
+                # deadlines and reconnect meanwhile; then the stores.
+                end = time.monotonic() + args.seconds
+                while time.monotonic() < end or len(echoes) < args.echoes:
                     held.append(peers.open if peers else len(flood_socks))
                     echoes.append(_echo_latency(port, config))
+                    t, r = _proc_status(proc.pid)
+                    threads, rss = max(threads, t), max(rss, r)
+                    time.sleep(max(0.0, min(0.5, end - time.monotonic())))
                 for _ in range(args.repeat):
                     held.append(peers.open if peers else len(flood_socks))
                     stores.append(_store_seconds(port, pki, objects_dir))
-                threads, rss = _proc_status(proc.pid)
+                    t, r = _proc_status(proc.pid)
+                    threads, rss = max(threads, t), max(rss, r)
             finally:
                 stats = peers.stop() if peers else None
                 for sock in flood_socks:

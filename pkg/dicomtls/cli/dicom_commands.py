@@ -105,6 +105,15 @@ def add_parsers(sub) -> None:
                         "<SeriesInstanceUID>/... (values made safe as path components; "
                         "absent ones are UNKNOWN)")
     _add_drain_timeout(p)
+    p.add_argument("--config", metavar="FILE",
+                   help="options from a TOML file (keys: these options' names, e.g. "
+                        "max_associations, in any tables; the command line wins; see "
+                        "dicomtls.cli.config_file)")
+    p.add_argument("--metrics-port", type=bounded(int, 0, 65535), default=None, metavar="PORT",
+                   help="serve Prometheus metrics on http://METRICS_BIND:PORT/metrics "
+                        "(needs prometheus_client: pip install 'dicomtls[metrics]')")
+    p.add_argument("--metrics-bind", default="127.0.0.1", metavar="ADDR",
+                   help="address of --metrics-port (default 127.0.0.1)")
     p.add_argument("--workers", type=bounded(int, 1, 256), default=None, metavar="N",
                    help="worker processes sharing the port (default: one per core; --once: "
                         "1); each has the limits above, and the parent only supervises")
@@ -349,13 +358,22 @@ def cmd_serve(args) -> int:
               + (f"; removed {swept} stale .partial file(s)" if swept else ""))
 
     def make_server(listener=None):
+        observer = None
+        if args.metrics_port is not None:
+            from ..io.metrics import ServerMetrics
+            observer = ServerMetrics()
         return AssociationServer(args.bind, _port(args), services=services, tls_config=config,
                                  ae_title=args.aet, timeout=args.timeout,
                                  limits=limits_of(args), proxy_from=args.proxy_protocol,
-                                 on_result=_reporter(args), listener=listener)
+                                 on_result=_reporter(args), listener=listener,
+                                 observer=observer)
 
     workers = 1 if args.once else (args.workers or default_workers())
     if workers > 1:
         from .serve_workers import run_workers
         return run_workers(make_server, args, workers, _port(args), detail)
-    return _run_server(make_server(), args, detail)
+    server = make_server()
+    if args.metrics_port is not None:
+        from ..io.metrics import serve_metrics
+        serve_metrics(args.metrics_port, args.metrics_bind)
+    return _run_server(server, args, detail)

@@ -14,6 +14,7 @@ import warnings
 from .. import __version__
 from ..errors import DicomTLSError
 from . import demo, dicom_commands, qr_commands, scan_command, tls_commands
+from .config_file import ConfigFileError, expand_config
 from .bench import command as bench_command
 
 
@@ -34,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        argv = expand_config(parser, argv)   # `serve --config FILE`
+    except ConfigFileError as exc:
+        sys.stderr.write(f"dicomtls: {exc}\n")
+        return 2
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

@@ -22,7 +22,15 @@ STOP_SLACK = 15.0
 
 
 def run_workers(make_server: Callable, args, workers: int, port: int, detail: str) -> int:
-    """``make_server(listener)``: a worker's AssociationServer over the shared socket."""
+    """``make_server(listener)``: a worker's AssociationServer over the shared socket. With
+    ``args.metrics_port`` the workers count into ``prometheus_client`` multiprocess files in a
+    private directory and the parent serves their sum (``io.metrics``)."""
+    metrics_dir = None
+    if getattr(args, "metrics_port", None) is not None:
+        import tempfile
+        # before prometheus_client is first imported anywhere: it picks its value store then
+        metrics_dir = tempfile.mkdtemp(prefix="dicomtls-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     drain = getattr(args, "drain_timeout", DRAIN_TIMEOUT)
     listener = tls_socket.listen(args.bind, port)
     host, bound = listener.getsockname()[:2]
@@ -40,6 +48,9 @@ def run_workers(make_server: Callable, args, workers: int, port: int, detail: st
         return 0 if signalled else 1
 
     def started() -> None:   # after the forks: the notifier's watchdog thread is the parent's
+        if metrics_dir is not None:
+            from ..io.metrics import serve_metrics
+            serve_metrics(args.metrics_port, args.metrics_bind)
         sys.stderr.write(listening + "\n")
         sys.stderr.flush()
         notifier.append(ServiceNotifier())
@@ -52,13 +63,21 @@ def run_workers(make_server: Callable, args, workers: int, port: int, detail: st
         if notifier:
             notifier[0].stopping(f"{signame}: not accepting; draining")
 
+    def worker_ended(pid: int) -> None:
+        if metrics_dir is not None:   # its gauges no longer count; its counters still do
+            from prometheus_client import multiprocess
+            multiprocess.mark_process_dead(pid, metrics_dir)
+
     prefork = Prefork(workers, run_worker, stop_grace=drain + STOP_SLACK,
-                      on_started=started, on_stopping=stopping)
+                      on_started=started, on_stopping=stopping, on_exit=worker_ended)
     try:
         code = prefork.run()
     finally:
         os.close(report_w)
         listener.close()
+        if metrics_dir is not None:
+            import shutil
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     totals = {"drained": 0, "aborted": 0, "stuck": 0}
     with os.fdopen(report_r) as reports:
         for line in reports:

@@ -94,6 +94,29 @@ class ConnectionLimits:
         return self.max_connections or _default_max_connections()
 
 
+class NullObserver:
+    """What a server tells an observer (``io.metrics.ServerMetrics``) as connections come and
+    go; this one listens to nothing."""
+
+    def connection_opened(self) -> None:
+        """Accepted and counted (waiting in the gate)."""
+
+    def connection_closed(self, was_association: bool) -> None:
+        """Closed, from the gate or at the end of its association."""
+
+    def connection_refused(self, cap: str) -> None:
+        """Reset at accept: over ``cap``."""
+
+    def association_started(self) -> None:
+        """Handed from the gate to an association thread."""
+
+    def association_ended(self) -> None:
+        """That thread is done."""
+
+    def result(self, result) -> None:
+        """A ``ServedAssociation`` recorded (the gate's too)."""
+
+
 class ConnectionCounts:
     """Connections held, in all and per peer address, shared by the gate (which adds at accept)
     and the associations' threads (which remove as they end)."""
@@ -187,7 +210,7 @@ class _Held:
         self.deadline = now + first_byte_timeout
         self.out = bytearray()      # ours, not written yet
         self.plain = bytearray()    # the peer's plaintext so far (its A-ASSOCIATE-RQ)
-        self.handshake_done = tls is None
+        self.handshake_done = tls is None   # the gate sets it for a TLS server
         self.events = selectors.EVENT_READ
         self.proxy: Optional[bytearray] = None   # a balancer's PROXY header, arriving
 
@@ -203,7 +226,8 @@ class Gate:
                  limits: ConnectionLimits, counts: ConnectionCounts, *,
                  admit: Callable[[HandOff], bool],
                  on_failed: Callable[[ServedAssociation], None], wakeup,
-                 proxy_from: Sequence = (), clock: Callable[[], float] = time.monotonic):
+                 proxy_from: Sequence = (), observer: Optional[NullObserver] = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.listener = listener
         self.tls_config = tls_config
         self.limits = limits
@@ -213,6 +237,7 @@ class Gate:
         #: ``ipaddress`` networks of the balancers whose connections start with a PROXY v2
         #: header (``io.proxy_header``): the peer they name is the one logged and capped.
         self.proxy_from = tuple(ipaddress.ip_network(n) for n in proxy_from)
+        self.observer = observer or NullObserver()
         self.clock = clock
         self._selector = selectors.DefaultSelector()
         self._selector.register(listener, selectors.EVENT_READ, "listener")
@@ -294,18 +319,20 @@ class Gate:
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            tls = new_connection(self.tls_config, "server") if self.tls_config else None
-        except Exception:  # noqa: BLE001 - checked at start; a failure now ends this one only
-            log.exception("cannot take a connection from %s", address)
+        except OSError:   # already reset by the peer
             self.counts.remove(None if balancer else address)
             sock.close()
             return
         now = self.clock()
-        held = _Held(sock, None if balancer else address, f"{addr[0]}:{addr[1]}", tls, now,
+        # The TLS connection is made at the first byte: an idle connection (a port scan, a
+        # hostile peer holding descriptors) costs no SSL object meanwhile.
+        held = _Held(sock, None if balancer else address, f"{addr[0]}:{addr[1]}", None, now,
                      self.limits.first_byte_timeout)
+        held.handshake_done = self.tls_config is None
         if balancer:
             held.phase = "PROXY header"
             held.proxy = bytearray()
+        self.observer.connection_opened()
         self._held.add(held)
         self._selector.register(sock, selectors.EVENT_READ, held)
         self._schedule(held)
@@ -317,6 +344,7 @@ class Gate:
         return any(ip in network for network in self.proxy_from)
 
     def _count_refusal(self, cap: str) -> None:
+        self.observer.connection_refused(cap)
         self.refused += 1
         self._refused_since_log[cap] = self._refused_since_log.get(cap, 0) + 1
 
@@ -398,6 +426,8 @@ class Gate:
             if not data:
                 return
         if held.phase == "first byte":
+            if self.tls_config is not None:
+                held.tls = new_connection(self.tls_config, "server")
             self._enter(held, "A-ASSOCIATE-RQ" if held.tls is None else "TLS handshake",
                         held.accepted_at + (self.limits.request_timeout if held.tls is None
                                             else self.limits.handshake_timeout))
@@ -538,8 +568,7 @@ class Gate:
         """The connection ends here: report it; after a TLS refusal our alert goes out first,
         otherwise (timed out, peer gone) the socket is closed at once."""
         cert = getattr(tls_error, "peer_certificate", None)
-        in_handshake = (held.tls is not None and not held.handshake_done
-                        and held.phase != "PROXY header")
+        in_handshake = not held.handshake_done and held.phase != "PROXY header"
         error = what if tls_error is not None else f"{_PHASE_FAILED[held.phase]}: {what}"
         self._report(held, ServedAssociation(
             outcome="error", peer=held.peer, handshake_failed=in_handshake, error=error,
@@ -577,6 +606,7 @@ class Gate:
         self._unregister(held)
         held.sock.close()
         self.counts.remove(held.address)
+        self.observer.connection_closed(False)
 
 
 def _shutdown_write(sock: socket.socket) -> None:
@@ -596,4 +626,5 @@ def _reset(sock: socket.socket) -> None:
     sock.close()
 
 
-__all__ = ["ConnectionCounts", "ConnectionLimits", "Gate", "HandOff", "OVER_LIMIT_REJECT"]
+__all__ = ["ConnectionCounts", "ConnectionLimits", "Gate", "HandOff", "NullObserver",
+           "OVER_LIMIT_REJECT"]

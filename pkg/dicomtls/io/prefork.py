@@ -58,7 +58,8 @@ class Prefork:
 
     def __init__(self, workers: int, run_worker: Callable[[int], int], *,
                  stop_grace: float = 60.0, on_started: Optional[Callable[[], None]] = None,
-                 on_stopping: Optional[Callable[[str], None]] = None):
+                 on_stopping: Optional[Callable[[str], None]] = None,
+                 on_exit: Optional[Callable[[int], None]] = None):
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.workers = workers
@@ -68,6 +69,8 @@ class Prefork:
         self.on_started = on_started
         #: called with the signal's name when the first one arrives
         self.on_stopping = on_stopping
+        #: called with a worker's pid once it has ended (reaped)
+        self.on_exit = on_exit
         self._children: dict[int, tuple[int, float]] = {}   # pid -> (index, started)
         self._stopping_since: Optional[float] = None
         self._fast_exits = 0
@@ -149,6 +152,8 @@ class Prefork:
             for pid, status in self._wait():
                 index, started = self._children.pop(pid)
                 os.close(self._pidfds.pop(pid))
+                if self.on_exit is not None:
+                    self.on_exit(pid)
                 if self._stopping_since is not None:
                     continue
                 lived = time.monotonic() - started

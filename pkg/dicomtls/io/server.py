@@ -32,7 +32,7 @@ from ..tls.config import TLSConfig
 from ..ul.negotiation import DEFAULT_MAX_PDU_LENGTH
 from . import tls_socket
 from .association_runner import serve_association
-from .gate import ConnectionCounts, ConnectionLimits, Gate, HandOff
+from .gate import ConnectionCounts, ConnectionLimits, Gate, HandOff, NullObserver
 from .readiness import readable
 from .served import ServedAssociation
 from .services import Service, ServiceRegistry, VerificationService
@@ -138,7 +138,7 @@ class AssociationServer:
                  calling_aes: Optional[Iterable[str]] = None, timeout: Optional[float] = 30.0,
                  max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH, on_result=None,
                  limits: Optional[ConnectionLimits] = None, proxy_from: Sequence[str] = (),
-                 listener: Optional[socket.socket] = None):
+                 listener: Optional[socket.socket] = None, observer=None):
         self.services = tuple(services)
         # Registered once here, before the port is bound: a factory that makes no service, or
         # two services answering the same request, fail now rather than in the first peer's
@@ -172,11 +172,13 @@ class AssociationServer:
         self.aborted = 0              # connections ``abort_all`` ended
         self.limits = limits or ConnectionLimits()
         self.counts = ConnectionCounts(self.limits)
+        #: told of every connection and result (``io.metrics.ServerMetrics``; ``gate``)
+        self.observer = observer or NullObserver()
         self._serve_in_place = False  # serve_one: the admitted association runs in its thread
         self._last: Optional[ServedAssociation] = None
         self.gate = Gate(self.listener, tls_config, self.limits, self.counts,
                          admit=self._admit, on_failed=self._gate_ended, wakeup=self._waker,
-                         proxy_from=proxy_from)
+                         proxy_from=proxy_from, observer=self.observer)
 
     @property
     def address(self) -> tuple:
@@ -202,6 +204,10 @@ class AssociationServer:
 
     def _record(self, result: ServedAssociation) -> None:
         self._last = result
+        try:
+            self.observer.result(result)
+        except Exception:  # the observer's bug must not end an association
+            log.exception("the server's observer failed")
         self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
@@ -252,6 +258,7 @@ class AssociationServer:
         return True
 
     def _serve_handoff(self, handoff: HandOff, live: _Live) -> ServedAssociation:
+        self.observer.association_started()
         try:
             try:
                 transport = _transport_of(handoff, self.timeout)
@@ -277,6 +284,8 @@ class AssociationServer:
         finally:
             self.counts.remove(handoff.address)
             self._end(live)
+            self.observer.association_ended()
+            self.observer.connection_closed(True)
 
     def _end(self, live: _Live) -> None:
         with self._lock:

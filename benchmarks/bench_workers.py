@@ -4,9 +4,9 @@ clients, N = 1 and 2 (and more with --workers), in one run, interleaved.
     python benchmarks/bench_workers.py [--clients 8] [--objects 40] [--mib 0.5] [--repeat 3]
         [--workers 1,2] [--plain] [--no-fsync]
 
-Each client is a `dicomtls store` process sending its own ``--objects`` objects of ``--mib``
-MiB over TLS 1.3 (dev PKI, mutual authentication; ``--plain``: TCP) in one association; all
-start together. Reported per worker count: the aggregate MB/s from the first client's start
+Each client is a `dicomtls store` process (``--client dcmtk``: DCMTK storescu, whose C++
+costs the shared cores less) sending its own ``--objects`` objects of ``--mib`` MiB over TLS
+(dev PKI, mutual authentication; ``--plain``: TCP) in one association; all start together. Reported per worker count: the aggregate MB/s from the first client's start
 to the last one's exit (1 MB = 10^6 data set bytes), median (min-max) over ``--repeat``, the
 ratio to one worker, and the CPU seconds every process of the row used (server, workers
 and clients: ``os.times`` of reaped children around the row). Loopback only; the clients
@@ -30,6 +30,7 @@ sys.path.insert(0, HERE)
 from bench_store_data import MIB, _write_object  # noqa: E402
 
 CLI = [sys.executable, "-m", "dicomtls.cli.main"]
+STORESCU = "/usr/bin/storescu"   # absolute: pynetdicom installs a same-named script
 
 
 def _tls(pki, role):
@@ -44,6 +45,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _client_command(args, pki, port: int, directory: str) -> list:
+    """Our `dicomtls store`, or DCMTK's storescu (C++: the clients then cost the shared cores
+    little, so the server's own scaling shows)."""
+    if args.client == "dcmtk":
+        tls = [] if args.plain else ["+tls", str(pki.client_key), str(pki.client_cert),
+                                     "+cf", str(pki.ca_cert)]
+        files = sorted(os.path.join(directory, n) for n in os.listdir(directory))
+        return [STORESCU, *tls, "127.0.0.1", str(port), *files]
+    tls = [] if args.plain else _tls(pki, "client")
+    return CLI + ["store", "127.0.0.1", str(port), directory, "--quiet", *tls]
+
+
 def _row(args, pki, dirs, workers: int, total_bytes: int, tmp: str) -> float:
     out = tempfile.mkdtemp(dir=tmp)
     port = _free_port()
@@ -56,10 +69,10 @@ def _row(args, pki, dirs, workers: int, total_bytes: int, tmp: str) -> float:
         line = server.stderr.readline()
         if "listening" not in line:
             raise SystemExit(f"serve did not start: {line}")
-        client_tls = [] if args.plain else _tls(pki, "client")
         started = time.monotonic()
-        clients = [subprocess.Popen(CLI + ["store", "127.0.0.1", str(port), d, "--quiet",
-                                           *client_tls], stdout=subprocess.DEVNULL)
+        clients = [subprocess.Popen(_client_command(args, pki, port, d),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    env=dict(os.environ, TCP_NODELAY="1"))
                    for d in dirs]
         for c in clients:
             if c.wait(timeout=600) != 0:
@@ -80,6 +93,8 @@ def main() -> int:
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--plain", action="store_true")
     ap.add_argument("--no-fsync", action="store_true")
+    ap.add_argument("--client", choices=("dicomtls", "dcmtk"), default="dicomtls",
+                    help="the storing clients: our `store` or DCMTK storescu (TCP_NODELAY=1)")
     args = ap.parse_args()
     from dicomtls.crypto.devpki import create_dev_pki
     counts = [int(w) for w in args.workers.split(",")]
@@ -108,7 +123,8 @@ def main() -> int:
                 print(f"# workers={w}: {rate:.0f} MB/s", file=sys.stderr, flush=True)
     base = statistics.median(rates[counts[0]])
     mode = "plain TCP" if args.plain else "TLS 1.3"
-    print(f"\n{args.clients} concurrent `dicomtls store` clients x {args.objects} objects x "
+    who = "`dicomtls store`" if args.client == "dicomtls" else "DCMTK storescu"
+    print(f"\n{args.clients} concurrent {who} clients x {args.objects} objects x "
           f"{args.mib:g} MiB, {mode}{', --no-fsync' if args.no_fsync else ''}; "
           f"{os.cpu_count()} cores; medians (min-max) of {args.repeat}\n")
     print("| workers | aggregate MB/s | vs 1 worker | CPU s of all processes (clients too) |")

@@ -85,3 +85,19 @@ def test_eight_clients_two_workers_find_and_restart(tmp_path):
     assert proc.returncode == 0, err
     assert "worker 0" in err or "worker 1" in err   # the restart was logged
     assert re.search(r"stopped \(\d+ finished, 0 aborted\)", err), err
+
+
+def test_workers_do_not_outlive_their_parent(tmp_path):
+    """The supervisor killed outright (SIGKILL: no handler runs): its workers get SIGTERM from
+    the kernel (PR_SET_PDEATHSIG), drain and exit instead of serving on as orphans."""
+    proc, port = _start(tmp_path / "out")
+    workers = _wait_for(lambda: len(_children(proc.pid)) == 2 and _children(proc.pid), 5)
+    assert len(workers) == 2
+    proc.kill()
+    proc.wait(timeout=10)
+
+    def all_gone() -> bool:
+        return not any(os.path.exists(f"/proc/{pid}") and
+                       open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] != "Z"
+                       for pid in workers)
+    assert _wait_for(all_gone, 10), "a worker outlived its parent"

@@ -167,7 +167,9 @@ def print_report(report, *, accepted_only: bool = False, out=None) -> None:
     if cert.chain:
         leaf = cert.chain[0]
         w(f"server certificate: {leaf.subject} (issuer {leaf.issuer}, {leaf.key_type} "
-          f"{leaf.key_bits}, until {leaf.not_after:%Y-%m-%d}), chain of {len(cert.chain)}; "
+          f"{leaf.key_bits}, until "
+          f"{'an unreadable date' if leaf.not_after is None else f'{leaf.not_after:%Y-%m-%d}'}"
+          f"), chain of {len(cert.chain)}; "
           f"verified: {_yes_no(cert.verified) if cert.verified is not None else cert.detail}\n")
         if cert.verified is False:
             w(f"  {cert.detail}\n")

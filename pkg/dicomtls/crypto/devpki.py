@@ -253,7 +253,9 @@ def _reusable(pki: DevPKI, key_type: str) -> bool:
         return False
     limit = _dt.datetime.now(_dt.timezone.utc) + _MIN_REMAINING
     # A cached set of the other key type would silently test the wrong thing.
-    return all(c.not_after > limit and c.public_key_type == key_type.upper() for c in certs)
+    # (an unreadable notAfter, None, means a damaged cache: made again)
+    return all(c.not_after is not None and c.not_after > limit
+               and c.public_key_type == key_type.upper() for c in certs)
 
 
 def ensure_dev_pki(directory: str | Path | None = None, *, key_type: str = "rsa") -> DevPKI:

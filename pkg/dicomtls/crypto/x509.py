@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from .._binding import (bio_contents, drain_errors, ffi, lib, libctx, new_mem_bio,
                         raise_crypto_error)
@@ -15,13 +16,16 @@ MAX_CHAIN = 32
 
 @dataclass(frozen=True)
 class CertificateInfo:
-    """What a session reports of a peer certificate (JSON-ready through ``to_dict``)."""
+    """What a session reports of a peer certificate (JSON-ready through ``to_dict``).
+
+    ``not_before``/``not_after`` are None when the certificate's time field cannot be read (a
+    peer may present anything): the rest still says who it was."""
 
     subject: str
     issuer: str
     serial: str
-    not_before: _dt.datetime
-    not_after: _dt.datetime
+    not_before: Optional[_dt.datetime]
+    not_after: Optional[_dt.datetime]
     sha256_fingerprint: str
     key_type: str
     key_bits: int
@@ -29,7 +33,7 @@ class CertificateInfo:
     def to_dict(self) -> dict:
         return {
             "subject": self.subject, "issuer": self.issuer, "serial": self.serial,
-            "not_before": self.not_before.isoformat(), "not_after": self.not_after.isoformat(),
+            "not_before": _iso(self.not_before), "not_after": _iso(self.not_after),
             "sha256_fingerprint": self.sha256_fingerprint,
             "key_type": self.key_type, "key_bits": self.key_bits,
         }
@@ -37,8 +41,13 @@ class CertificateInfo:
     def describe(self) -> str:
         """LEAD's OnVerify certificate string: subject, issuer, validity, serial, on separate lines."""
         return (f"subject={self.subject}\nissuer={self.issuer}\n"
-                f"notBefore={self.not_before.isoformat()}\nnotAfter={self.not_after.isoformat()}\n"
+                f"notBefore={_iso(self.not_before) or 'unreadable'}\n"
+                f"notAfter={_iso(self.not_after) or 'unreadable'}\n"
                 f"serial={self.serial}\nsha256={self.sha256_fingerprint}")
+
+
+def _iso(when: Optional[_dt.datetime]) -> Optional[str]:
+    return None if when is None else when.isoformat()
 
 
 class Certificate:
@@ -82,19 +91,29 @@ class Certificate:
             lib.OPENSSL_free(text)
 
     @staticmethod
-    def _time(asn1_time) -> _dt.datetime:
+    def _time(asn1_time) -> Optional[_dt.datetime]:
+        """The time, or None when it is not a valid ASN.1 time ("29030822q028Z"). OpenSSL parses
+        a certificate without checking its validity fields, so a peer's certificate (or a file)
+        can carry one; raising here made ``info()`` raise, and the handshake error the engine
+        was reporting about that very certificate was lost (fuzz_tls_own finding)."""
         tm = ffi.new("struct tm *")
         if not lib.ASN1_TIME_to_tm(asn1_time, tm):
-            raise_crypto_error("reading a certificate time")
-        return _dt.datetime(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                            tm.tm_sec, tzinfo=_dt.timezone.utc)
+            drain_errors()  # leave no stale entry for the next OpenSSL call's error report
+            return None
+        try:
+            return _dt.datetime(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                                tm.tm_min, tm.tm_sec, tzinfo=_dt.timezone.utc)
+        except (ValueError, OverflowError):  # e.g. a leap second OpenSSL let through
+            return None
 
     @property
-    def not_before(self) -> _dt.datetime:
+    def not_before(self) -> Optional[_dt.datetime]:
+        """Start of validity; None if unreadable (see ``_time``)."""
         return self._time(lib.X509_get0_notBefore(self._x509))
 
     @property
-    def not_after(self) -> _dt.datetime:
+    def not_after(self) -> Optional[_dt.datetime]:
+        """End of validity; None if unreadable (see ``_time``)."""
         return self._time(lib.X509_get0_notAfter(self._x509))
 
     def fingerprint(self, algorithm: str = "SHA256") -> str:

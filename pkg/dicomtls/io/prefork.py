@@ -14,11 +14,12 @@ and the Query/Retrieve index is a scan of the directory refreshed per query
 
 The parent only supervises: SIGTERM/SIGINT are passed on to every worker (each stops as a
 single server does: drain, then abort; a second signal reaches them as SIGUSR1, abort at
-once), and the parent exits 0
-once all have ended, or SIGKILLs those still running ``stop_grace`` seconds after the first
-signal. A worker that dies on its own is started again after ``RESTART_DELAY``; one that keeps
-dying within ``FAST_EXIT`` of its start ``MAX_FAST_EXITS`` times in a row stops the server
-(exit 1): a broken worker must not become a fork loop.
+once), and the parent exits 0 once all have ended, or SIGKILLs those still running
+``stop_grace`` seconds after the first signal (``ABORT_KILL_AFTER`` after a second one). A
+worker whose parent dies gets SIGTERM (``PR_SET_PDEATHSIG``): no worker outlives its
+supervisor. A worker that dies on its own is started again after ``RESTART_DELAY``; one that
+keeps dying within ``FAST_EXIT`` of its start ``MAX_FAST_EXITS`` times in a row stops the
+server (exit 1): a broken worker must not become a fork loop.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ RESTART_DELAY = 1.0   # s before a worker that died is started again
 #: ``cli.serving.serve_and_drain`` aborts its associations on it.
 ABORT_SIGNAL = signal.SIGUSR1
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: s after a second signal (abort) before workers still running are SIGKILLed: a worker's
+#: abort takes at most twice ``io.server.ABORT_GRACE`` (3 s) plus its exit.
+ABORT_KILL_AFTER = 10.0
 FAST_EXIT = 2.0       # s: a worker that ends sooner than this after its start "died at once"
 MAX_FAST_EXITS = 5
 
@@ -77,6 +81,8 @@ class Prefork:
         self.restarts = 0
         self._pidfds: dict[int, int] = {}
         self._killed = False
+        self._kill_at = float("inf")   # monotonic: SIGKILL the workers still running then
+        self._parent_pid = os.getpid()
         # The signal handler writes here: it ends the supervisor's wait, which then applies
         # ``stop_grace`` (a wait on pidfds alone would not notice a signal).
         self._signalled_r, self._signalled_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -105,6 +111,7 @@ class Prefork:
         try:
             for sig in _STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)   # a stop before the worker is up: exit
+            _die_with_parent(self._parent_pid)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             for fd in (self._signalled_r, self._signalled_w, *self._pidfds.values()):
                 os.close(fd)   # the parent's
@@ -120,6 +127,8 @@ class Prefork:
         first = self._stopping_since is None
         if first:
             self._stopping_since = time.monotonic()
+        else:   # abort: the workers get ABORT_KILL_AFTER, not the whole grace, to end
+            self._kill_at = min(self._kill_at, time.monotonic() + ABORT_KILL_AFTER)
         # The first signal is passed on as it came (drain); any later one as ABORT_SIGNAL, not
         # as itself: two deliveries of one signal that reach a worker before its handler runs
         # count once, and the abort would be lost.
@@ -177,11 +186,11 @@ class Prefork:
         is up."""
         timeout = None
         if self._stopping_since is not None and not self._killed:
-            timeout = self._stopping_since + self.stop_grace - time.monotonic()
+            kill_at = min(self._kill_at, self._stopping_since + self.stop_grace)
+            timeout = kill_at - time.monotonic()
             if timeout <= 0:
                 for pid in self._children:
-                    log.error("worker pid %d did not stop within %g s: killed", pid,
-                              self.stop_grace)
+                    log.error("worker pid %d did not stop in time: killed", pid)
                     _kill(pid, signal.SIGKILL)
                 self._killed = True   # now wait for them for good
                 timeout = None
@@ -196,6 +205,18 @@ class Prefork:
                 pid, status = os.waitpid(by_fd[fd], 0)
                 ended.append((pid, status))
         return ended
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM to this process when its parent dies (Linux ``PR_SET_PDEATHSIG``); if it died
+    already, exit now."""
+    import ctypes
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):   # not Linux: the parent's stop still reaches workers
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _kill(pid: int, signum: int) -> None:

@@ -179,7 +179,9 @@ def store(host: str, port: int, paths: Iterable, *, tls_config=None,
           server_name: Optional[str] = None, async_window: int = ASYNC_WINDOW,
           progress: Optional[Callable[[Progress], None]] = None) -> StoreSummary:
     """C-STORE every Part 10 file under ``paths`` on one association; never raises for a single
-    file (its ``FileResult`` says why), raises for association failures before any send.
+    file (its ``FileResult`` says why). Raises when the association cannot be opened; once it
+    is, a failure fails the files not answered yet (with the reason), and an unexpected
+    exception carries ``summary`` (the ``StoreSummary`` so far).
 
     ``async_window``: how many C-STORE-RQs we propose to keep outstanding (PS3.7 D.3.3.3
     Asynchronous Operations Window); the SCP's answer decides, and an SCP that does not
@@ -201,6 +203,11 @@ def store(host: str, port: int, paths: Iterable, *, tls_config=None,
     summary.session = assoc.session
     try:
         _Sender(assoc, metas, summary, async_window, progress, started).run()
+    except BaseException as exc:
+        # The association failed part-way: what was answered before stays known (the
+        # caller must not send again what the SCP already confirmed, nor assume the rest).
+        exc.summary = summary
+        raise
     finally:
         summary.seconds = time.monotonic() - started
     return summary

@@ -46,7 +46,7 @@ class ConfigCheck:
 
     def summary(self) -> str:
         own = (f"certificate {self.certificate.subject} valid until "
-               f"{self.certificate.not_after:%Y-%m-%d}" if self.certificate else "no certificate")
+               f"{_day(self.certificate.not_after)}" if self.certificate else "no certificate")
         trust = ("" if self.trusted_certificates is None
                  else f", {self.trusted_certificates} trusted CA certificate(s)")
         return f"TLS {self.role} configuration usable on engine {self.engine}: {own}{trust}"
@@ -73,16 +73,27 @@ def check_config(config: TLSConfig, role: str = "server", *,
     if config.ca_file:
         anchors = load_certificates(config.ca_file, der=False)
         trusted = len(anchors)
-        if all(a.not_after < now for a in anchors):
-            warnings.append(f"every certificate in {config.ca_file} has expired: no peer "
-                            "chain can verify")
+        # An unreadable notAfter (None) fails OpenSSL's verification as surely as a past one.
+        if all(a.not_after is None or a.not_after < now for a in anchors):
+            unreadable = any(a.not_after is None for a in anchors)
+            warnings.append(f"every certificate in {config.ca_file} has expired"
+                            f"{' or has an unreadable validity date' if unreadable else ''}: "
+                            "no peer chain can verify")
     for text in warnings:
         log.warning("%s", text)
     return ConfigCheck(role=role, engine=engine, certificate=leaf, trusted_certificates=trusted,
                        warnings=tuple(warnings))
 
 
+def _day(when: Optional[_dt.datetime]) -> str:
+    return "(unreadable date)" if when is None else f"{when:%Y-%m-%d}"
+
+
 def _validity_warnings(what: str, info: CertificateInfo, now: _dt.datetime) -> list[str]:
+    if info.not_before is None or info.not_after is None:
+        # CertificateInfo keeps an unreadable time as None; OpenSSL's verification refuses it.
+        return [f"{what} ({info.subject}) has an unreadable validity date: peers that check it "
+                "will refuse the connection"]
     if info.not_after < now:
         return [f"{what} ({info.subject}) expired on {info.not_after:%Y-%m-%d}: peers that "
                 "check it will refuse the connection"]

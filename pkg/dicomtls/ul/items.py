@@ -177,7 +177,20 @@ class ApplicationContextItem(_Item):
 
     @classmethod
     def _parse(cls, buf, start, end, byte2=0):
-        return cls(decode_uid(buf, start, end, "Application Context Item"))
+        name = decode_uid(buf, start, end, "Application Context Item")
+        # Unlike the other UIDs (kept as decoded, checked on encode), this one is checked here.
+        # PS3.8 9.3.2.1 (Table 9-12) requires a valid Application-context-name, structured as a
+        # UID (Annex F, PS3.5 9.1): a value that is no UID at all (empty, "1.2.840.10008.3*1.1.1")
+        # is an invalid PDU parameter value (reason 6, PS3.8 Table 9-26), refused like any
+        # malformed field: the RQ is an invalid PDU (Evt19), answered with the state table's
+        # A-ABORT (in Sta2 AA-1, service-user source), never offered to the caller. A
+        # well-formed name other than DICOM's is a negotiation matter instead:
+        # negotiation.check_request answers A-ASSOCIATE-RJ 1/1/2 (PS3.8 7.1.1.2).
+        # Left to accept(), the AC echoed the name and its encode raised ValueError.
+        if not _UID_RE.match(name):
+            raise _fail(f"Application Context Item at offset {start}: {name[:64]!r} is not a "
+                        f"UID (PS3.8 9.3.2.1)")
+        return cls(name)
 
 
 def _check_context_id(context_id: int, what: str) -> None:

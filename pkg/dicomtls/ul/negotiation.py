@@ -219,12 +219,17 @@ def negotiate_contexts(proposed: Iterable[PresentationContextRQ],
 def build_accept(rq: AAssociateRQ, contexts: Sequence[PresentationContextAC], *,
                  max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
                  extra_user_items: Sequence = ()) -> AAssociateAC:
-    """The A-ASSOCIATE-AC answering ``rq``: AE titles and application context echoed."""
+    """The A-ASSOCIATE-AC answering ``rq``: AE titles echoed, the DICOM application context."""
+    # The AC names the application context the association runs in, which may differ from the
+    # proposed one (PS3.8 7.1.1.2, PS3.7 A.1: the requestor aborts if it cannot operate in it).
+    # We only run DICOM's (PS3.7 A.2.1), so we name it rather than echo the peer's: an RQ
+    # proposing another one that the caller accepts without check_request (which rejects it,
+    # A-ASSOCIATE-RJ 1/1/2) must not get an AC claiming a context we do not implement.
     return AAssociateAC(called_ae_title=rq.called_ae_title, calling_ae_title=rq.calling_ae_title,
                         presentation_contexts=tuple(contexts),
                         user_information=user_information(max_pdu_length,
                                                           extra=extra_user_items),
-                        application_context_name=rq.application_context_name)
+                        application_context_name=DEFAULT_APPLICATION_CONTEXT)
 
 
 def negotiated(rq: AAssociateRQ, ac_contexts: Sequence[PresentationContextAC]

@@ -169,18 +169,24 @@ class OwnConnection(TLSConnection):
         try:
             return self._next_event()
         except TLSError as exc:
+            # Failed first, before any work that could itself fail: whatever happens below,
+            # the connection re-raises this error and never goes on.
+            self._error = exc
             if exc.alert_sent is not None and exc.alert_received is None:
                 self._send_alert(AlertLevel.FATAL, exc.alert_sent)
             if exc.peer_certificate is None and self.peer_chain:
                 # Who was refused (or failed us), for the operator's log: set here once rather
-                # than at every raise site after the peer's Certificate message.
-                exc.peer_certificate = self.peer_chain[0].info()
-            self._error = exc
+                # than at every raise site after the peer's Certificate message. Only a detail:
+                # a certificate we cannot describe must not replace the error it explains.
+                try:
+                    exc.peer_certificate = self.peer_chain[0].info()
+                except Exception:
+                    log.debug("could not describe the peer certificate", exc_info=True)
             raise
         except BaseException as exc:
+            self._error = exc  # first, as above
             if not isinstance(exc, (LocalProtocolError, ConnectionClosedError)):
                 self._send_alert(AlertLevel.FATAL, AlertDescription.INTERNAL_ERROR)
-            self._error = exc
             raise
 
     def _next_event(self):

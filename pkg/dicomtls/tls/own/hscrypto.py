@@ -11,7 +11,7 @@ objects with a ``ptr`` attribute holding one (:class:`dicomtls.crypto.keys.Priva
 from __future__ import annotations
 
 from ..._binding import drain_errors, ffi, lib, libctx, raise_crypto_error
-from ...errors import TLSProtocolViolation
+from ...errors import CryptoLibraryError, TLSProtocolViolation
 from ..protocol import AlertDescription
 from .record import RecordState
 
@@ -139,15 +139,27 @@ class HandshakeSecrets:
 
     def rsa_client(self, pub, client_version: int) -> bytes:
         """New premaster (client_version || 46 random bytes), encrypted to the server's RSA key:
-        the EncryptedPreMasterSecret body (without its length prefix)."""
+        the EncryptedPreMasterSecret body (without its length prefix).  An RSA key libcrypto
+        cannot encrypt to raises TLSProtocolViolation (bad_certificate); a key that is not RSA
+        at all is the caller's mistake (CryptoLibraryError)."""
         key = _pkey(pub)
+        if _key_type(key).upper() != "RSA":  # client.py refuses such a certificate first (43)
+            raise CryptoLibraryError("RSA key transport needs an RSA key, not "
+                                     f"{_key_type(key) or 'an unknown type'}")
         cap = lib.EVP_PKEY_get_size(key)
         if cap <= 0:
-            raise_crypto_error("reading the RSA key size")
+            raise _bad_peer_key("the server's RSA key has no usable size")
         out = ffi.new("uint8_t[]", cap)
         n = ffi.new("size_t *")
         if not lib.dt_hs_rsa_client(self._hs, key, client_version, out, cap, n):
-            raise_crypto_error("RSA premaster encryption")
+            # The key is the server's, from its Certificate, and was parsed but never checked
+            # (with peer_cert="ignore" nobody looks at it): an even modulus gives "bignum
+            # routines: no inverse". That is the peer's fault and must fail the handshake like
+            # any other peer error, not as an internal error. RFC 5246 7.2.2: bad_certificate
+            # ("a certificate was corrupt"): the broken value is in the certificate, not a
+            # handshake field (illegal_parameter) nor a failed negotiation (handshake_failure).
+            # (The other step here, RAND_priv_bytes, does not fail in a working process.)
+            raise _bad_peer_key("the server's RSA key cannot encrypt the premaster")
         return ffi.buffer(out, n[0])[:]
 
     def rsa_server(self, key, client_version: int, enc: bytes) -> None:
@@ -224,13 +236,22 @@ def sign(key, md: str, pss: bool, data: bytes) -> bytes:
 
 
 def verify(pubkey, md: str, pss: bool, data: bytes, sig: bytes) -> bool:
-    """True when ``sig`` is a valid signature of ``data``; a malformed signature is False; an
-    unusable key/digest combination raises CryptoLibraryError."""
+    """True when ``sig`` is a valid signature of ``data``; a malformed signature is False; a
+    key that cannot make this kind of signature at all raises TLSProtocolViolation
+    (unsupported_certificate)."""
     data, sig = bytes(data), bytes(sig)
     rc = lib.dt_verify(libctx(), _pkey(pubkey), md.encode(), int(bool(pss)), data, len(data),
                        sig, len(sig))
     if rc < 0:
-        raise_crypto_error(f"verifying with {md}{' PSS' if pss else ''}")
+        # Only the set-up fails (dt_verify): the digests come from our own scheme table, so it
+        # is the key, always the peer's (its certificate's), that cannot do this signature, e.g.
+        # a client certificate with an EC key whose CertificateVerify claims RSA-PSS. The
+        # peer's fault, like a bad signature: RFC 5246 7.2.2 unsupported_certificate.
+        errors = drain_errors()
+        raise TLSProtocolViolation(
+            f"the peer's {_key_type(_pkey(pubkey)) or 'unknown'} key cannot verify a {md}"
+            f"{' PSS' if pss else ''} signature: " + "; ".join(str(e) for e in errors),
+            alert=AlertDescription.UNSUPPORTED_CERTIFICATE, openssl_errors=errors)
     drain_errors()  # a bad signature leaves OpenSSL's reasons behind; False says it all
     return rc == 1
 
@@ -241,5 +262,20 @@ def certificate_public_key(cert):
     valid while ``cert`` lives (the connection keeps the peer chain for its whole life)."""
     pkey = lib.X509_get0_pubkey(cert.ptr)
     if pkey == ffi.NULL:
-        raise_crypto_error("reading the peer certificate's public key")
+        # A public key libcrypto cannot decode: the certificate is corrupt (the peer's fault).
+        raise _bad_peer_key("the peer certificate's public key cannot be read")
     return pkey
+
+
+def _key_type(pkey) -> str:
+    name = lib.EVP_PKEY_get0_type_name(pkey)
+    return "" if name == ffi.NULL else ffi.string(name).decode()
+
+
+def _bad_peer_key(what: str) -> TLSProtocolViolation:
+    """A peer certificate's key that libcrypto refuses: bad_certificate (RFC 5246 7.2.2),
+    carrying OpenSSL's reasons (and leaving its error queue empty)."""
+    errors = drain_errors()
+    detail = "; ".join(str(e) for e in errors)
+    return TLSProtocolViolation(f"{what}: {detail}" if detail else what,
+                                alert=AlertDescription.BAD_CERTIFICATE, openssl_errors=errors)

@@ -57,7 +57,23 @@ def _client_command(args, pki, port: int, directory: str) -> list:
     return CLI + ["store", "127.0.0.1", str(port), directory, "--quiet", *tls]
 
 
-def _row(args, pki, dirs, workers: int, total_bytes: int, tmp: str) -> float:
+def _cpu_seconds(pid: int) -> float:
+    """user+system seconds of process ``pid`` (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_cpu(pid: int) -> float:
+    """The server's CPU seconds: the process and its live workers."""
+    total = _cpu_seconds(pid)
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        for child in f.read().split():
+            total += _cpu_seconds(int(child))
+    return total
+
+
+def _row(args, pki, dirs, workers: int, total_bytes: int, tmp: str) -> tuple[float, float]:
     out = tempfile.mkdtemp(dir=tmp)
     port = _free_port()
     tls = [] if args.plain else _tls(pki, "server")
@@ -78,10 +94,11 @@ def _row(args, pki, dirs, workers: int, total_bytes: int, tmp: str) -> float:
             if c.wait(timeout=600) != 0:
                 raise SystemExit("a store client failed")
         seconds = time.monotonic() - started
+        server_cpu = _server_cpu(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=60)
-    return total_bytes / seconds / 1e6
+    return total_bytes / seconds / 1e6, server_cpu
 
 
 def main() -> int:
@@ -112,12 +129,14 @@ def main() -> int:
         total = args.clients * args.objects * size
         rates: dict[int, list] = {w: [] for w in counts}
         cpu: dict[int, list] = {w: [] for w in counts}
+        server_cpu: dict[int, list] = {w: [] for w in counts}
         for _ in range(args.repeat):
             for w in counts:   # interleaved: every row sees the same machine load
                 before = os.times()
-                rate = _row(args, pki, dirs, w, total, tmp)
+                rate, scpu = _row(args, pki, dirs, w, total, tmp)
                 after = os.times()
                 rates[w].append(rate)
+                server_cpu[w].append(scpu)
                 cpu[w].append((after.children_user - before.children_user)
                               + (after.children_system - before.children_system))
                 print(f"# workers={w}: {rate:.0f} MB/s", file=sys.stderr, flush=True)
@@ -127,12 +146,15 @@ def main() -> int:
     print(f"\n{args.clients} concurrent {who} clients x {args.objects} objects x "
           f"{args.mib:g} MiB, {mode}{', --no-fsync' if args.no_fsync else ''}; "
           f"{os.cpu_count()} cores; medians (min-max) of {args.repeat}\n")
-    print("| workers | aggregate MB/s | vs 1 worker | CPU s of all processes (clients too) |")
-    print("|---|---|---|---|")
+    print("| workers | aggregate MB/s | vs 1 worker | CPU s, all processes | CPU s, server "
+          "| server CPU s per GB |")
+    print("|---|---|---|---|---|---|")
     for w in counts:
         r = rates[w]
+        scpu = statistics.median(server_cpu[w])
         print(f"| {w} | {statistics.median(r):.0f} ({min(r):.0f}-{max(r):.0f}) | "
-              f"{statistics.median(r) / base:.2f} | {statistics.median(cpu[w]):.1f} |")
+              f"{statistics.median(r) / base:.2f} | {statistics.median(cpu[w]):.1f} | "
+              f"{scpu:.2f} | {scpu / (total / 1e9):.2f} |")
     return 0
 
 

@@ -141,6 +141,10 @@ int SSL_CTX_load_verify_dir(SSL_CTX *, const char *);
 long SSL_CTX_set_dh_auto(SSL_CTX *, int);
 int SSL_CTX_set1_groups_list(SSL_CTX *, const char *);
 long SSL_CTX_set_session_cache_mode(SSL_CTX *, long);
+typedef ... SSL_SESSION;
+void SSL_SESSION_free(SSL_SESSION *);
+int SSL_SESSION_up_ref(SSL_SESSION *);
+int SSL_SESSION_is_resumable(const SSL_SESSION *);
 int SSL_CTX_check_private_key(const SSL_CTX *);
 int SSL_set_tlsext_host_name(SSL *, const char *);
 int SSL_set1_host(SSL *, const char *);
@@ -213,6 +217,9 @@ int dt_conn_peer_chain(dt_conn *, X509 **, int);
 int dt_conn_kx_bits(dt_conn *, int);
 const char *dt_conn_kx_group(dt_conn *);
 int dt_conn_cipher(dt_conn *, int *, int *);
+void dt_ctx_session_cache(SSL_CTX *, int, int, long, long);
+SSL_SESSION *dt_conn_take_session(dt_conn *);
+int dt_conn_set_session(dt_conn *, SSL_SESSION *);
 int dt_libssl_suite_codes(OSSL_LIB_CTX *, int *, int);
 
 /* ---- our helpers: csrc/dt_keys.c ---- */
@@ -263,6 +270,7 @@ typedef struct dt_conn {
     int py_verify, py_keylog;
     int kx_bits;             /* ephemeral key size seen during the handshake */
     X509 *presented_leaf;    /* the peer's own certificate as first seen by verification (owned) */
+    SSL_SESSION *new_session;  /* client: the latest resumable session libssl gave us (owned) */
     void *py_handle;         /* cffi handle of the Python connection (kept alive there) */
 } dt_conn;
 

@@ -97,6 +97,64 @@ static void dt_keylog_cb(const SSL *ssl, const char *line)
         dt_py_keylog(c->py_handle, line);
 }
 
+/* A client's new session (after a TLS 1.2 handshake, or each TLS 1.3 NewSessionTicket): kept
+ * on the connection, replacing an older one, for Python to take into its session cache. */
+static int dt_new_session_cb(SSL *ssl, SSL_SESSION *session)
+{
+    dt_conn *c = dt_conn_of(ssl);
+    if (c == NULL)
+        return 0;              /* not ours: libssl frees it */
+    SSL_SESSION_free(c->new_session);
+    c->new_session = session;
+    return 1;                  /* we keep the reference libssl gave us */
+}
+
+/*
+ * Session resumption, off unless ``enabled`` (DCMTK has it off too: a resumed handshake does not
+ * check the client certificate again).  Off: no server cache, no tickets sent or asked for.
+ * On, server: an internal cache of ``size`` sessions living ``timeout`` seconds, and one TLS 1.3
+ * ticket per handshake (TLS 1.2 tickets too); the session id context is set because libssl
+ * refuses to resume, when it verifies clients, without one.  On, client: libssl stores nothing
+ * itself; dt_new_session_cb hands each new session to Python's bounded cache.
+ */
+void dt_ctx_session_cache(SSL_CTX *ctx, int server, int enabled, long size, long timeout)
+{
+    static const unsigned char sid_ctx[] = "dicomtls";
+
+    if (!enabled) {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        if (server)
+            SSL_CTX_set_num_tickets(ctx, 0);
+        return;
+    }
+    SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_timeout(ctx, timeout);
+    if (server) {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_sess_set_cache_size(ctx, size);
+        SSL_CTX_set_num_tickets(ctx, 1);
+        SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+    } else {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(ctx, dt_new_session_cb);
+    }
+}
+
+/* The newest session libssl gave this client connection, or NULL; the caller owns it. */
+SSL_SESSION *dt_conn_take_session(dt_conn *c)
+{
+    SSL_SESSION *s = c->new_session;
+    c->new_session = NULL;
+    return s;
+}
+
+/* Offer ``session`` (still owned by the caller: libssl takes its own reference). */
+int dt_conn_set_session(dt_conn *c, SSL_SESSION *session)
+{
+    return SSL_set_session(c->ssl, session);
+}
+
 void dt_ctx_install_callbacks(SSL_CTX *ctx, int verify_mode, int keylog)
 {
     SSL_CTX_set_verify(ctx, verify_mode, verify_mode == SSL_VERIFY_NONE ? NULL : dt_verify_cb);
@@ -147,6 +205,7 @@ void dt_conn_free(dt_conn *c)
     SSL_set_ex_data(c->ssl, dt_conn_ex_index, NULL);
     SSL_free(c->ssl);   /* frees both BIOs */
     X509_free(c->presented_leaf);
+    SSL_SESSION_free(c->new_session);
     OPENSSL_free(c);
 }
 

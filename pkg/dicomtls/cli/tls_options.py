@@ -45,6 +45,13 @@ def add_tls_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--engine", choices=("auto", "libssl", "dicomtls"), default="auto",
                    help="TLS engine: auto (libssl when it can, else dicomtls' own TLS 1.0-1.2 "
                         "engine), or force one")
+    g.add_argument("--resume", action="store_true",
+                   help="TLS session resumption (libssl engine; off by default: a resumed "
+                        "handshake does not check the client certificate again, it was checked "
+                        "when the session was made): a server keeps sessions and sends tickets, "
+                        "a client offers the last one per server")
+    g.add_argument("--session-lifetime", type=float, default=300.0, metavar="SECONDS",
+                   help="how long a session may be resumed (default 300)")
 
 
 def config_from_args(args: argparse.Namespace) -> TLSConfig:
@@ -70,11 +77,20 @@ def config_from_args(args: argparse.Namespace) -> TLSConfig:
         engine=getattr(args, "engine", "auto"),
         encrypt_then_mac=not getattr(args, "no_etm", False),
         extended_master_secret=not getattr(args, "no_ems", False),
+        session_cache=_session_cache(args),
     )
     # Fail at start-up, not at the first handshake: a server before it binds, a client before it
     # connects (no engine for the suites, unreadable files, wrong password, broken trust store).
     check_config(config, getattr(args, "role", "client"))
     return config
+
+
+def _session_cache(args):
+    """--resume: a ``tls.session_cache.SessionCache`` (resumption is off without it)."""
+    if not getattr(args, "resume", False):
+        return None
+    from ..tls.session_cache import SessionCache
+    return SessionCache(lifetime=args.session_lifetime)
 
 
 def session_record(session, received: bytes | None = None) -> dict:

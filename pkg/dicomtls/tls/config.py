@@ -78,6 +78,9 @@ class TLSConfig:
     engine: str = "auto"                       # auto / libssl / dicomtls (tls/engines.py)
     encrypt_then_mac: bool = True              # RFC 7366 (CBC suites, TLS <= 1.2)
     extended_master_secret: bool = True        # RFC 7627 (TLS <= 1.2)
+    #: TLS session resumption, off (None) by default: a ``tls.session_cache.SessionCache``
+    #: (libssl engine; see that module for why it is opt-in)
+    session_cache: Optional[object] = field(default=None, compare=False)
     _quiet: bool = field(default=False, compare=False, repr=False)  # derived copy: warned once
     _compiled: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
     _compile_lock: threading.RLock = field(default_factory=threading.RLock, compare=False,

@@ -92,6 +92,10 @@ class LibsslContext:
         self._load_trust()
         self._load_own_chain()
         lib.dt_ctx_install_callbacks(ctx, self._verify_mode(), int(cfg.keylog_file is not None))
+        cache = cfg.session_cache   # tls.session_cache: off (None) unless asked for
+        lib.dt_ctx_session_cache(ctx, int(self.role == "server"), int(cache is not None),
+                                 cache.size if cache else 0,
+                                 int(cache.lifetime) if cache else 0)
         if cfg.verify_depth is not None:
             lib.SSL_CTX_set_verify_depth(ctx, cfg.verify_depth)
 

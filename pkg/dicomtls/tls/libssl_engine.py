@@ -73,6 +73,12 @@ class LibsslConnection(TLSConnection):
             drain_errors()
             raise MemoryError("dt_conn_new")
         self._conn = ffi.gc(conn, lib.dt_conn_free)
+        # Resumption (opt-in, ``tls.session_cache``): a client offers the session it keeps for
+        # this server name and takes in the ones libssl hands it (``_keep_new_session``).
+        self._sessions = config.session_cache if role == "client" else None
+        self._server_name = server_name
+        if self._sessions is not None and not self._sessions.offer(server_name, conn):
+            drain_errors()   # none kept, or an unusable one: a full handshake then
         ssl = lib.dt_conn_ssl(conn)
         if role == "client" and server_name:
             name = server_name.encode()
@@ -120,13 +126,24 @@ class LibsslConnection(TLSConnection):
             if self.session is None:
                 if self._sent_close:
                     raise LocalProtocolError("the connection was closed before its handshake")
-                return self._handshake_step()
-            return self._read_step()
+                event = self._handshake_step()
+            else:
+                event = self._read_step()
+            if self._sessions is not None:
+                self._keep_new_session()
+            return event
         except BaseException as exc:
             self._error = exc
             if isinstance(exc, TLSError) and exc.peer_certificate is None:
                 exc.peer_certificate = self._presented_certificate()
             raise
+
+    def _keep_new_session(self) -> None:
+        """A session libssl just gave us (TLS 1.2 at the handshake's end, TLS 1.3 with each
+        NewSessionTicket, which arrives after it) goes into the cache for this server name."""
+        session = lib.dt_conn_take_session(self._conn)
+        if session != ffi.NULL:
+            self._sessions.put(self._server_name, session)
 
     def _presented_certificate(self):
         """The CertificateInfo of the leaf the peer presented (verified or not), or None."""

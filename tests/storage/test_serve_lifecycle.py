@@ -370,3 +370,26 @@ def test_listen_backlog_is_the_system_maximum():
         assert int(shown[2]) == somaxconn   # State Recv-Q Send-Q: Send-Q is the backlog
     finally:
         listener.close()
+
+
+def test_second_signal_right_after_the_first_aborts_without_hanging(tmp_path):
+    """The second signal as soon as the first is taken (`--workers` passes them on as SIGINT
+    then SIGUSR1 within milliseconds, so a worker's second handler can run inside its first):
+    the handlers take no lock, so nothing deadlocks; the association in flight is aborted and
+    serve exits 0. (Two identical signals sent before the first is delivered are one signal
+    to the kernel: the second must follow the first's "not accepting" line.) Three rounds."""
+    from dicomtls.io.association_runner import associate
+    for round_ in range(3):
+        serve, port, _ = start_serve(tmp_path / f"out{round_}")
+        try:
+            assoc = associate("127.0.0.1", port, timeout=10)
+            assert assoc.echo() == 0
+            serve.send_signal(signal.SIGINT)
+            assert "not accepting" in serve.stderr.readline()
+            serve.send_signal(signal.SIGINT)
+            out, err = serve.communicate(timeout=30)
+            assert serve.returncode == 0, err
+            assert "0 finished, 1 aborted" in err, err
+            assoc.abort()
+        finally:
+            serve.kill()

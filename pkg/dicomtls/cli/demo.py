@@ -7,7 +7,6 @@ session per PS3.15 profile, reporting which profiles this build cannot run and w
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
@@ -16,12 +15,10 @@ import time
 from pathlib import Path
 
 from ..errors import DicomTLSError, EngineUnavailableError
-from ..io.tls_socket import accept, connect, listen
-from ..tls.config import TLSConfig
-from ..tls.engines import select_engine
-from ..tls.profiles import PROFILES
-from ..tls.versions import TLSVersion
 from .options import bounded
+
+# TLS and the io layer are imported by the functions that run the demo: `dicomtls` builds this
+# command's parser for every command.
 
 CHUNK = 1024 * 1024
 
@@ -37,6 +34,7 @@ def add_parser(sub) -> None:
 
 
 def _profile_configs(pki, profile: str):
+    from ..tls.config import TLSConfig
     ec = profile in ("bcp195-ex",)  # ECDSA-only suites need the EC certificates
     certs = pki[1] if ec else pki[0]
     server = TLSConfig.from_profile(profile, certificate=str(certs.server_cert),
@@ -49,6 +47,8 @@ def _profile_configs(pki, profile: str):
 
 def _server(listener, config, result):
     """Read everything the client sends (until its close_notify), then send it all back."""
+    import hashlib
+    from ..io.tls_socket import accept
     try:
         tls = accept(listener, config, timeout=60)
         result["server_session"] = tls.session
@@ -70,6 +70,8 @@ def _server(listener, config, result):
 def run_session(server_cfg, client_cfg, payload_mib: int) -> dict:
     """Client -> server, then server -> client (a TLS connection is driven by one thread at a
     time, as a DICOM association is: one side speaks, then the other)."""
+    import hashlib
+    from ..io.tls_socket import connect, listen
     listener = listen("127.0.0.1", 0)
     port = listener.getsockname()[1]
     result: dict = {}
@@ -106,6 +108,9 @@ def run_session(server_cfg, client_cfg, payload_mib: int) -> dict:
 
 def cmd_demo(args) -> int:
     from ..crypto.devpki import ensure_dev_pki
+    from ..tls.engines import select_engine
+    from ..tls.profiles import PROFILES
+    from ..tls.versions import TLSVersion
     base = args.pki_dir
     rsa = ensure_dev_pki(base)
     ec = ensure_dev_pki(os.path.join(str(rsa.directory), "ec"), key_type="ec")

@@ -12,10 +12,7 @@ import argparse
 import json
 import sys
 
-from ..dimse.status import status_name
 from ..errors import DicomTLSError
-from ..io.association_runner import associate
-from ..io.server import VerificationServer
 from .options import (add_client_arguments, add_server_arguments, bounded, limits_of,
                       tls_config_of)
 from .serving import DRAIN_TIMEOUT, serve_and_drain, stopped_line
@@ -129,7 +126,11 @@ def _add_drain_timeout(p) -> None:
                         f"second signal aborts at once")
 
 
+# Each cmd_* imports what it runs: building the parser for one command must not load the DICOM
+# layers, TLS, storage or pydicom for all of them (start-up time counts for every command).
 def cmd_echo(args) -> int:
+    from ..dimse.status import status_name
+    from ..io.association_runner import associate
     config = tls_config_of(args)
     assoc = associate(args.host, args.port, tls_config=config, called_ae=args.aec,
                       calling_ae=args.aet, timeout=args.timeout, server_name=args.server_name)
@@ -168,6 +169,7 @@ def _echo_lines(result) -> str:
 
 
 def cmd_echo_server(args) -> int:
+    from ..io.server import VerificationServer
     server = VerificationServer(args.bind, args.port, tls_config=tls_config_of(args),
                                 ae_title=args.aet, timeout=args.timeout,
                                 limits=limits_of(args), proxy_from=args.proxy_protocol,

@@ -2,6 +2,10 @@
 
 Exit 0 on success; 1 with a one-line reason on stderr for handshake, verification, configuration
 or connection failures; 2 for usage errors (argparse's convention).
+
+Start-up time counts for every command: building the parser imports only the command modules,
+which import what a command runs (TLS, the DICOM layers, storage, pydicom) inside its ``cmd_*``
+function (tests/cli/test_startup_imports.py keeps it so).
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import warnings
 from .. import __version__
 from ..errors import DicomTLSError
 from . import demo, dicom_commands, qr_commands, scan_command, tls_commands
-from .config_file import ConfigFileError, expand_config
 from .bench import command as bench_command
 
 
@@ -36,11 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        argv = expand_config(parser, argv)   # `serve --config FILE`
-    except ConfigFileError as exc:
-        sys.stderr.write(f"dicomtls: {exc}\n")
-        return 2
+    # `serve --config FILE` (or an abbreviation such as --conf): only then tomllib and the file.
+    if any(token.startswith("--c") for token in argv):
+        from .config_file import ConfigFileError, expand_config
+        try:
+            argv = expand_config(parser, argv)
+        except ConfigFileError as exc:
+            sys.stderr.write(f"dicomtls: {exc}\n")
+            return 2
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

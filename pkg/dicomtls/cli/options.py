@@ -9,6 +9,12 @@ from .tls_options import add_tls_options, config_from_args
 
 PORT_MAX = 65535
 
+#: The defaults of ``io.connection_limits.ConnectionLimits`` the limit options show, repeated
+#: here so building the parser does not import the io and ul layers (every command builds the
+#: server commands' parsers too); tests/cli/test_startup_imports.py checks that they agree.
+LIMIT_DEFAULTS = {"max_associations": 256, "max_per_peer": 64, "handshake_timeout": 10.0,
+                  "request_timeout": 10.0}
+
 
 def bounded(kind, low, high):
     """An argparse type: ``kind(text)`` (int or float) within ``low``..``high``."""
@@ -68,8 +74,7 @@ def add_server_arguments(p: argparse.ArgumentParser, *, timeout: float, dicom: b
 
 def _add_limit_arguments(p: argparse.ArgumentParser) -> None:
     """The caps and phase deadlines of ``io.gate.ConnectionLimits``."""
-    from ..io.gate import ConnectionLimits
-    d = ConnectionLimits()
+    d = argparse.Namespace(**LIMIT_DEFAULTS)
     g = p.add_argument_group("limits (what peers may hold; over a cap is refused at once)")
     g.add_argument("--max-connections", type=bounded(int, 1, 1 << 20), default=None,
                    metavar="N", help="connections held in all (default 4096, or what the "
@@ -106,7 +111,7 @@ def _networks(text: str) -> tuple:
 
 def limits_of(args):
     """The ``io.gate.ConnectionLimits`` of the limit options."""
-    from ..io.gate import ConnectionLimits
+    from ..io.connection_limits import ConnectionLimits
     return ConnectionLimits(max_connections=args.max_connections,
                             max_associations=args.max_associations,
                             max_per_peer=args.max_per_peer,
@@ -119,5 +124,5 @@ def tls_config_of(args):
     return config_from_args(args) if args.tls else None
 
 
-__all__ = ["PORT_MAX", "add_client_arguments", "add_server_arguments", "bounded",
-           "limits_of", "tls_config_of"]
+__all__ = ["LIMIT_DEFAULTS", "PORT_MAX", "add_client_arguments", "add_server_arguments",
+           "bounded", "limits_of", "tls_config_of"]

@@ -12,10 +12,8 @@ import dataclasses
 import json
 import sys
 
-from ..tls.config import parse_cipher_list
 from ..tls.profiles import DEFAULT_PROFILE, get_profile
 from ..errors import alert_name
-from ..scan import ACCEPTED, NEEDS_CLIENT_CERT, scan, version_label
 from ..tls.versions import TLSVersion
 from .options import bounded
 from .tls_options import add_tls_options, config_from_args
@@ -77,7 +75,11 @@ def _client_config(args):
     return config_from_args(shared)
 
 
+# The probing (``dicomtls.scan``) and the TLS configuration load when a scan runs, not when
+# `dicomtls` builds this command's parser for every command.
 def cmd_scan(args) -> int:
+    from ..scan import scan
+    from ..tls.config import parse_cipher_list
     versions = [v for v in args.versions
                 if (args.min_version is None or v >= TLSVersion.parse(args.min_version))
                 and (args.max_version is None or v <= TLSVersion.parse(args.max_version))]
@@ -96,6 +98,7 @@ def cmd_scan(args) -> int:
 
 
 def _probe_json(p) -> dict:
+    from ..scan import version_label
     s, tap = p.session, p.tap
     return {
         "version": p.version.label, "code": p.suite.code_hex, "suite": p.suite.name,
@@ -141,6 +144,7 @@ def _yes_no(value) -> str:
 
 
 def print_report(report, *, accepted_only: bool = False, out=None) -> None:
+    from ..scan import ACCEPTED, NEEDS_CLIENT_CERT
     out = out or sys.stdout
     w = out.write
     low, high = min(report.versions), max(report.versions)

@@ -17,30 +17,37 @@ def serve_and_drain(server, drain: float, announce, stopping) -> tuple[bool, dic
     at once. The handlers only set flags and wake threads: the work runs here, in the main
     thread, after they return. Returns (whether a signal ended it, shutdown's outcome)."""
     received: list = []
-    abort_now: list = []
 
+    # Handlers only record and wake (no lock: a handler may run inside its own thread's
+    # ``Event.set`` or a held lock, and a second signal may run inside the first's handler);
+    # the server's own threads do the work.
     def on_signal(signum, _frame) -> None:
         received.append(signum)
         if len(received) == 1:
             server.stop_accepting()
         else:
-            abort_now.append(signum)
-            server.abort_all()
+            server.request_abort()
 
     def on_abort(signum, _frame) -> None:   # SIGUSR1: abort at once, whatever came before
         received.append(signum)
-        abort_now.append(signum)
-        server.stop_accepting()
-        server.abort_all()
+        server.request_abort()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_abort)
+    # The kernel may hand a signal to any thread (an association's, say); Python runs the
+    # handler in the main thread only, which may be asleep in the gate or the drain meanwhile:
+    # the wakeup fd wakes it.
+    wakeup = getattr(server, "signal_wakeup_fd", None)
+    previous_fd = signal.set_wakeup_fd(wakeup(), warn_on_full_buffer=False) if wakeup else None
     try:
         announce()
         server.serve_forever()
         stopping(signal.Signals(received[0]).name if received else "the listener failed")
-        return bool(received), server.shutdown(0.0 if abort_now else drain)
+        aborting = getattr(server, "abort_requested", False)
+        return bool(received), server.shutdown(0.0 if aborting else drain)
     finally:
+        if previous_fd is not None:
+            signal.set_wakeup_fd(previous_fd)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from ..errors import DicomTLSError
-from ..io.tls_socket import connect, handshake_failure_text, listen, peer_name, server_handshake
-from ..tls.config import TLSConfig
-from ..tls.profiles import PROFILES, get_profile
-from ..tls.suites import ALL_SUITES
 from .options import add_client_arguments, add_server_arguments, bounded
 from .tls_options import add_tls_options, config_from_args, print_session, unescape
+
+if TYPE_CHECKING:
+    from ..tls.config import TLSConfig
 
 PATTERN = bytes(range(256)) * 4096  # 1 MiB of a known pattern for --send-bytes
 
@@ -91,6 +90,7 @@ def _serve_one(tls, args, out) -> None:
 
 
 def cmd_tls_server(args) -> int:
+    from ..io.tls_socket import handshake_failure_text, listen, peer_name, server_handshake
     config = config_from_args(args)
     listener = listen(args.bind, args.port)
     out = sys.stdout
@@ -129,6 +129,8 @@ def cmd_tls_server(args) -> int:
 
 
 def cmd_tls_client(args) -> int:
+    import socket
+    from ..io.tls_socket import connect
     config = config_from_args(args)
     tls = connect(args.host, args.port, config, timeout=args.timeout,
                   server_name=args.server_name)
@@ -183,6 +185,8 @@ def cmd_check_tls(args) -> int:
 
 def cmd_suites(args) -> int:
     from ..tls.engines import suite_engines
+    from ..tls.profiles import get_profile
+    from ..tls.suites import ALL_SUITES
     suites = get_profile(args.profile).all_suites if args.profile else ALL_SUITES
     rows = []
     for s in suites:
@@ -205,6 +209,7 @@ def cmd_suites(args) -> int:
 
 
 def cmd_profiles(args) -> int:
+    from ..tls.profiles import PROFILES
     if args.json:
         sys.stdout.write(json.dumps([p.to_dict() for p in PROFILES.values()], indent=1) + "\n")
         return 0
@@ -227,6 +232,7 @@ def cmd_certs(args) -> int:
 
 def demo_config(pki, role: str) -> TLSConfig:
     """The embedded default: rfc8996 profile, mutual authentication with the dev PKI."""
+    from ..tls.config import TLSConfig
     if role == "server":
         return TLSConfig.from_profile(certificate=str(pki.server_cert), private_key=str(pki.server_key),
                                       ca_file=str(pki.ca_cert))

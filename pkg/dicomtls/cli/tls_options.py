@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..tls.config import TLSConfig, parse_cipher_list
-from ..tls.check import check_config
 from ..tls.profiles import DEFAULT_PROFILE, PROFILES
+
+if TYPE_CHECKING:
+    from ..tls.config import TLSConfig
 
 VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 
@@ -55,6 +57,9 @@ def add_tls_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TLSConfig:
+    # Here, not at the top: a command without --tls never loads the TLS configuration.
+    from ..tls.check import check_config
+    from ..tls.config import TLSConfig, parse_cipher_list
     password = args.key_password
     if args.key_password_file:
         password = Path(args.key_password_file).read_text().rstrip("\r\n")

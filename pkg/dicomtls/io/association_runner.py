@@ -17,20 +17,21 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 from ..dimse.messages import C_CANCEL_RQ, C_ECHO_RQ, C_ECHO_RSP, DIMSEMessage, response_for
 from ..errors import (AssociationAborted, AssociationError, ConnectionClosedError, DicomTLSError,
                       LocalProtocolError)
-from ..tls.config import TLSConfig
 from ..ul.association import (Aborted, AssociateRequested, Association, Established,
                               MessageReceived, Rejected, Released, ReleaseRequested)
 from ..ul.negotiation import (DEFAULT_MAX_PDU_LENGTH, VERIFICATION_SOP_CLASS,
                               accept_in_proposer_order, check_request)
-from . import tls_socket
 from .served import ServedAssociation
 from .services import Service, ServiceLink, ServiceRegistry, VerificationService
 from .transport import Driver, PlainTransport, connect_transport
+
+if TYPE_CHECKING:   # TLS loads with the first TLS connection: plain TCP never needs it
+    from ..tls.config import TLSConfig
 
 log = logging.getLogger(__name__)
 
@@ -372,6 +373,7 @@ def transport_for(sock: socket.socket, tls_config: Optional[TLSConfig],
     if tls_config is None:
         sock.settimeout(timeout)
         return PlainTransport(sock)
+    from . import tls_socket
     return tls_socket.server_handshake(sock, tls_config, timeout=timeout)
 
 
@@ -386,6 +388,7 @@ def open_transport(sock: socket.socket, tls_config: Optional[TLSConfig],
                    timeout: Optional[float]):
     """The transport of an accepted socket (TLS handshake done), or, when the handshake fails,
     the ``ServedAssociation`` recording who was refused and why (the socket is closed then)."""
+    from . import tls_socket
     peer = tls_socket.peer_name(sock)
     try:
         return transport_for(sock, tls_config, timeout)
@@ -400,6 +403,7 @@ def serve_echo_once(listener: socket.socket, tls_config: Optional[TLSConfig] = N
                     ae_title: Optional[str] = None, *,
                     timeout: Optional[float] = 30.0) -> ServedAssociation:
     """Accept one connection on ``listener`` and serve it as a Verification SCP."""
+    from . import tls_socket
     sock, _ = listener.accept()
     transport = open_transport(sock, tls_config, timeout)
     if isinstance(transport, ServedAssociation):

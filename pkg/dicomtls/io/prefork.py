@@ -111,6 +111,7 @@ class Prefork:
         try:
             for sig in _STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)   # a stop before the worker is up: exit
+            signal.set_wakeup_fd(-1)   # the parent's pipe, closed below
             _die_with_parent(self._parent_pid)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             for fd in (self._signalled_r, self._signalled_w, *self._pidfds.values()):
@@ -143,6 +144,9 @@ class Prefork:
 
     def run(self) -> int:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in _STOP_SIGNALS}
+        # A signal caught by another thread of ours (the watchdog's, the metrics server's)
+        # must still wake the supervisor's wait, where Python runs the handler.
+        previous_fd = signal.set_wakeup_fd(self._signalled_w, warn_on_full_buffer=False)
         try:
             for index in range(self.workers):
                 self._spawn(index)
@@ -150,6 +154,7 @@ class Prefork:
                 self.on_started()
             return self._supervise()
         finally:
+            signal.set_wakeup_fd(previous_fd)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             os.close(self._signalled_r)

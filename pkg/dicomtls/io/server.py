@@ -45,6 +45,24 @@ log = logging.getLogger(__name__)
 ABORT_GRACE = 3.0
 
 
+class _Flag:
+    """A bool flag safe to set from a signal handler: unlike ``threading.Event`` it takes no
+    lock (a handler runs in the main thread between any two bytecodes, possibly inside the
+    very ``Event.set`` whose lock it would then wait for, forever). Waiters are woken through
+    a ``Waker`` instead."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self):
+        self._value = False
+
+    def set(self) -> None:
+        self._value = True
+
+    def is_set(self) -> bool:
+        return self._value
+
+
 class _Live:
     """One association being served, from the gate's hand-off to its end: what shutdown needs
     to end it from another thread. ``transport`` is set once its thread has made it."""
@@ -158,17 +176,18 @@ class AssociationServer:
         self.max_pdu_length = max_pdu_length
         self.on_result = on_result
         self.results: list[ServedAssociation] = []
-        self._stop = threading.Event()
+        self._stop = _Flag()
         self._waker = Waker()
         self._thread: Optional[threading.Thread] = None
         self._workers: list[threading.Thread] = []
-        # The connections being served, and a condition that fires as each one ends (an RLock:
-        # a signal handler may call ``abort_all`` while the main thread waits on it).
+        # The connections being served, and a condition that fires as each one ends.
         self._lock = threading.RLock()
         self._ended = threading.Condition(self._lock)
+        self._ended_waker = Waker()   # also woken as each ends: ``shutdown`` waits on it
         self._live: set[_Live] = set()
-        self._aborting = threading.Event()
+        self._aborting = _Flag()
         self._abort_waker = Waker()   # made readable for good by ``abort_all``
+        self._abort_requested = _Flag()   # ``request_abort``: shutdown aborts at once
         self.aborted = 0              # connections ``abort_all`` ended
         self.limits = limits or ConnectionLimits()
         self.counts = ConnectionCounts(self.limits)
@@ -291,6 +310,7 @@ class AssociationServer:
         with self._lock:
             self._live.discard(live)
             self._ended.notify_all()
+        self._ended_waker.wake()
 
     @property
     def active(self) -> int:
@@ -305,9 +325,27 @@ class AssociationServer:
 
     def stop_accepting(self) -> None:
         """Make ``serve_forever`` return (it closes the listener as it does); safe to call
-        from a signal handler and from any thread."""
+        from a signal handler (it takes no lock) and from any thread."""
         self._stop.set()
         self._waker.wake()
+
+    def request_abort(self) -> None:
+        """Stop accepting and have ``shutdown`` abort the associations at once (a drain in
+        progress ends now); what a signal handler calls, since ``abort_all`` takes the
+        server's lock and a handler may have interrupted its own thread holding it."""
+        self._abort_requested.set()
+        self.stop_accepting()
+        self._ended_waker.wake()
+
+    @property
+    def abort_requested(self) -> bool:
+        return self._abort_requested.is_set()
+
+    def signal_wakeup_fd(self) -> int:
+        """For ``signal.set_wakeup_fd``: a signal may be caught by an association's thread,
+        while the main thread (which runs Python's handlers) sleeps in the gate or the drain;
+        the byte written here wakes it, so the handler runs at once."""
+        return self._waker.wake_fileno()
 
     def wait_idle(self, timeout: Optional[float]) -> bool:
         """Wait until no connection is being served, at most ``timeout`` seconds (None: no
@@ -318,8 +356,8 @@ class AssociationServer:
     def abort_all(self) -> int:
         """A-ABORT every association being served, from its own thread (see the module
         docstring); the gate closes the connections it holds as it stops. Returns how many
-        there were (not counting those an earlier call aborted). Safe from a signal handler;
-        returns at once (``wait_idle`` waits)."""
+        there were (not counting those an earlier call aborted). Returns at once
+        (``wait_idle`` waits). Not from a signal handler: ``request_abort`` is for that."""
         with self._lock:
             live = [conn for conn in self._live if not conn.aborted]
             self._aborting.set()
@@ -339,7 +377,7 @@ class AssociationServer:
         self._stop_accepting_and_join()
         with self._lock:
             in_flight = list(self._live)
-        if not self.wait_idle(max(0.0, drain_timeout)):
+        if not self._drain(max(0.0, drain_timeout)):
             self.abort_all()
             if not self.wait_idle(ABORT_GRACE):
                 with self._lock:
@@ -357,6 +395,22 @@ class AssociationServer:
         self._close_wakers()
         return {"drained": len(in_flight) - aborted, "aborted": aborted, "stuck": stuck}
 
+    def _drain(self, timeout: float) -> bool:
+        """Wait until no association is left (True), ``timeout`` has passed or
+        ``request_abort`` was called (False); on the wakers, so a signal handler's request is
+        seen at once."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if not self._live:
+                    return True
+            left = deadline - time.monotonic()
+            if self._abort_requested.is_set() or left <= 0:
+                return False
+            readable([self._ended_waker, self._waker], left)
+            self._ended_waker.clear()
+            self._waker.clear()
+
     def _stop_accepting_and_join(self) -> None:
         self.stop_accepting()
         if self._thread is not None and self._thread is not threading.current_thread():
@@ -368,6 +422,7 @@ class AssociationServer:
             return  # a thread still running may wait on them
         self._waker.close()
         self._abort_waker.close()
+        self._ended_waker.close()
 
     def close(self) -> None:
         """Stop accepting and wait up to 5 s for the associations in flight (not aborted:

@@ -35,17 +35,18 @@ import logging
 import socket
 import time
 from collections import deque
-from typing import Iterable, Optional, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Iterable, Optional, Protocol, runtime_checkable
 
 from ..dimse.fragments import max_fragment_length
 from ..errors import ConnectionClosedError, DicomTLSError
-from ..tls.config import TLSConfig
-from ..tls.connection import SessionInfo
 from ..ul.association import NEED_DATA, Association
 from ..ul.pdv_layout import layout_buffer_size
-from . import tls_socket
 from .readiness import readable
 from .worker import OrderedWorker
+
+if TYPE_CHECKING:   # TLS loads with the first TLS connection: plain TCP never needs it
+    from ..tls.config import TLSConfig
+    from ..tls.connection import SessionInfo
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,11 @@ class Waker:
 
     def fileno(self) -> int:
         return self._r.fileno()
+
+    def wake_fileno(self) -> int:
+        """The descriptor ``wake`` writes to (non-blocking): ``signal.set_wakeup_fd`` can write
+        to it too, so a signal caught by any thread wakes the one waiting here."""
+        return self._w.fileno()
 
     def wake(self) -> None:
         try:
@@ -498,6 +504,7 @@ def connect_transport(host: str, port: int, tls_config: Optional[TLSConfig],
     """Connect to ``host:port``: a ``TLSSocket`` (handshake done) when ``tls_config`` is given,
     else a ``PlainTransport``. ``timeout`` bounds the connect and the handshake."""
     if tls_config is not None:
+        from . import tls_socket
         return tls_socket.connect(host, port, tls_config, timeout=timeout,
                                   server_name=server_name)
     return PlainTransport(socket.create_connection((host, port), timeout=timeout))

@@ -48,33 +48,10 @@ import bench_store  # noqa: E402
 from bench_store import TIME, STORESCP, STORESCU, _links, compile_tree  # noqa: E402
 from bench_store_data import dataset_bytes, make_big, make_small  # noqa: E402
 
-NETNS_MARK = "DICOMTLS_BENCH_ALL_NETNS"
 STACKS = ("ours", "dcmtk", "pynd")
 TRANSPORTS = ("plain", "1.2", "1.3")
 WORKLOADS = ("bulk", "small", "pdu16", "rate")
 TRANSPORT_LABEL = {"plain": "plain", "1.2": "TLS 1.2", "1.3": "TLS 1.3"}
-
-
-def ensure_isolated() -> None:
-    """bench_store.ensure_isolated, re-executing this script instead."""
-    if _links() == ["lo"]:
-        return bench_store.ensure_isolated()  # only brings lo up when needed
-    if os.environ.get(NETNS_MARK):
-        sys.exit(f"bench_all: still not isolated after unshare: links {_links()}")
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        sys.exit("bench_all: unshare (util-linux) is needed to isolate storescp")
-    for flags in ("-n", "-rn"):
-        probe = subprocess.run([unshare, flags, "sh", "-c", "ip link set lo up"],
-                               capture_output=True, text=True, timeout=30)
-        if probe.returncode == 0:
-            break
-    else:
-        sys.exit(f"bench_all: cannot create a network namespace: {probe.stderr.strip()}")
-    os.environ[NETNS_MARK] = "1"
-    sys.stdout.flush()
-    os.execv(unshare, [unshare, flags, "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
-                       sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
 
 
 def cell(values, fmt="{:.1f}"):
@@ -126,7 +103,7 @@ def main() -> int:
                      (TIME, "time")):
         if not os.access(exe, os.X_OK):
             sys.exit(f"bench_all: {exe} is missing (apt-get install -y {pkg})")
-    ensure_isolated()
+    bench_store.ensure_isolated(__file__)
     started = time.perf_counter()
 
     import dicomtls
@@ -211,7 +188,7 @@ def main() -> int:
                       f"{cell(vals[0])} | {cell(vals[1])} | {cell(vals[2])} | "
                       f"{ratio(vals[0], vals[1])} | {ratio(vals[0], vals[2])} | {mem} |")
         print("\nNotes:")
-        print(f"* TLS negotiated: " + "; ".join(
+        print("* TLS negotiated: " + "; ".join(
             f"{s} {TRANSPORT_LABEL[t]}: {p}" for (t, s), p in sorted(protocols.items())))
         print(f"* dicomtls serve {'with fsync (default)' if args.fsync else '--no-fsync'}; "
               "pdu16 rows: every column's SCP is storescp (its RSS in each column); "

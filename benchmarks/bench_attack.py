@@ -37,22 +37,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "io"))
 sys.path.insert(0, HERE)
 
+import bench_store  # noqa: E402
 from bench_store_data import MIB, _write_object  # noqa: E402
 from hostile import HostilePeers  # noqa: E402
 
 CLI = [sys.executable, "-m", "dicomtls.cli.main"]
-
-
-def _in_private_namespace() -> None:
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    if all(": lo:" in line for line in links.splitlines() if line.strip()):
-        return
-    if os.environ.get("BENCH_ATTACK_NS"):
-        raise SystemExit("still not in a private network namespace")
-    unshare = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]
-    script = f"ip link set lo up && exec {sys.executable} {' '.join(map(repr, sys.argv))}"
-    env = dict(os.environ, BENCH_ATTACK_NS="1")
-    raise SystemExit(subprocess.call(unshare + ["sh", "-c", script], env=env))
 
 
 def _proc_status(pid: int) -> tuple[int, float]:
@@ -135,7 +124,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=15.0,
                     help="how long each row's C-ECHOes go on (past the phase deadlines)")
     args = ap.parse_args()
-    _in_private_namespace()
+    bench_store.ensure_isolated(__file__)
     import dicomtls
     from dicomtls.crypto.devpki import create_dev_pki
     with tempfile.TemporaryDirectory() as tmp:

@@ -73,8 +73,11 @@ def _links() -> list[str]:
     return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if line.strip()]
 
 
-def ensure_isolated() -> None:
-    """Re-exec under ``unshare -n`` unless only ``lo`` is visible; never returns if it re-execs."""
+def ensure_isolated(script: str | None = None) -> None:
+    """Re-exec ``script`` (default this one: another benchmark passes its own ``__file__``)
+    under ``unshare -n`` unless only ``lo`` is visible; never returns if it re-execs."""
+    script = os.path.abspath(script or __file__)
+    name = os.path.basename(script)
     if _links() == ["lo"]:
         up = subprocess.run(["ip", "-o", "link", "show", "lo"], capture_output=True, text=True,
                             timeout=10).stdout
@@ -82,20 +85,20 @@ def ensure_isolated() -> None:
             subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
         return
     if os.environ.get(NETNS_MARK):
-        sys.exit(f"bench_store: still not isolated after unshare: links {_links()}")
+        sys.exit(f"{name}: still not isolated after unshare: links {_links()}")
     unshare = shutil.which("unshare")
     if unshare is None:
-        sys.exit("bench_store: unshare (util-linux) is needed to isolate storescp")
+        sys.exit(f"{name}: unshare (util-linux) is needed to isolate the peers")
     for flags in ("-n", "-rn"):
         probe = subprocess.run([unshare, flags, "sh", "-c", "ip link set lo up"],
                                capture_output=True, text=True, timeout=30)
         if probe.returncode == 0:
             break
     else:
-        sys.exit(f"bench_store: cannot create a network namespace: {probe.stderr.strip()}")
+        sys.exit(f"{name}: cannot create a network namespace: {probe.stderr.strip()}")
     os.environ[NETNS_MARK] = "1"
     argv = [unshare, flags, "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
-            sys.executable, os.path.abspath(__file__), *sys.argv[1:]]
+            sys.executable, script, *sys.argv[1:]]
     sys.stdout.flush()
     os.execv(unshare, argv)
 

@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 PY_SSL_PEER = r"""
 import socket, ssl, sys, time

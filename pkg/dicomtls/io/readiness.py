@@ -1,5 +1,6 @@
 """``readable(waitables, timeout)``: which of some sockets, pipes or objects with ``fileno()``
-can be read without blocking, waiting up to ``timeout`` seconds (None: no limit).
+can be read without blocking, waiting up to ``timeout`` seconds (None: no limit); and
+``half_close_and_drain``, the bounded end of every transport's close.
 
 ``select.select`` cannot take a descriptor numbered 1024 or more (FD_SETSIZE: ValueError), and
 a server holding a thousand connections hands out such numbers to its associations, so every
@@ -10,7 +11,11 @@ a hang-up counts as readable: the read that follows reports what happened.
 from __future__ import annotations
 
 import select
+import socket
+import time
 from typing import Optional, Sequence
+
+DRAIN_CHUNK = 256 * 1024
 
 _READ_EVENTS = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | select.POLLNVAL
 
@@ -35,4 +40,20 @@ def readable(waitables: Sequence, timeout: Optional[float] = None) -> list:
     return [w for w in waitables if _fd(w) in ready]
 
 
-__all__ = ["readable"]
+def half_close_and_drain(sock: socket.socket, timeout: float) -> None:
+    """Shut our side down, then read and drop what the peer still sends until it closes too
+    or ``timeout`` has passed in total (not per read: a peer sending slowly cannot hold us).
+    Closing with unread bytes would make the kernel send RST, which can make the peer drop
+    our last data. OSError as the socket raises it; the caller closes the socket."""
+    sock.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        sock.settimeout(left)
+        if not sock.recv(DRAIN_CHUNK):
+            return
+
+
+__all__ = ["half_close_and_drain", "readable"]

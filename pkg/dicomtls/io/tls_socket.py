@@ -12,7 +12,7 @@ from ..tls.config import TLSConfig
 from ..tls.connection import (NEED_DATA, ApplicationData, CloseNotify, ConnectionClosed,
                               HandshakeComplete, SessionInfo, TLSConnection)
 from ..tls.engines import new_connection
-from .readiness import readable
+from .readiness import half_close_and_drain, readable
 
 RECV_CHUNK = 256 * 1024
 # Plaintext handed to the engine per call: large enough that the C call amortises, small
@@ -280,15 +280,7 @@ class TLSSocket:
                 if self.conn.session is not None and not self._failed:
                     self.conn.close()
                     self._flush()
-                self.sock.shutdown(socket.SHUT_WR)
-                deadline = time.monotonic() + timeout
-                while True:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self.sock.settimeout(left)
-                    if not self.sock.recv(RECV_CHUNK):
-                        break
+                half_close_and_drain(self.sock, timeout)
         except (OSError, DicomTLSError):
             pass
         finally:

@@ -41,7 +41,7 @@ from ..dimse.fragments import max_fragment_length
 from ..errors import ConnectionClosedError, DicomTLSError
 from ..ul.association import NEED_DATA, Association
 from ..ul.pdv_layout import layout_buffer_size
-from .readiness import readable
+from .readiness import half_close_and_drain, readable
 from .worker import OrderedWorker
 
 if TYPE_CHECKING:   # TLS loads with the first TLS connection: plain TCP never needs it
@@ -139,15 +139,7 @@ class PlainTransport:
         (``force``: close at once)."""
         try:
             if not force:
-                self.sock.shutdown(socket.SHUT_WR)
-                deadline = time.monotonic() + timeout
-                while True:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self.sock.settimeout(left)
-                    if not self.sock.recv(RECV_CHUNK):
-                        break
+                half_close_and_drain(self.sock, timeout)
         except OSError:
             pass
         finally:

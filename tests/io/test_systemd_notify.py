@@ -355,7 +355,7 @@ def test_write_execute_memory_is_refused_under_mdwe():
     restriction is real: write+execute memory is refused, so cffi's ffi.callback fails."""
     probe = _mdwe_probe()
     if probe is None:
-        pytest.skip("prctl(PR_SET_MDWE) unsupported (Linux < 6.3)")
+        missing_peer("prctl(PR_SET_MDWE) unsupported (Linux < 6.3)")
     assert probe.split() == ["wx", "refused", "callback", "refused"], probe
 
 

@@ -179,11 +179,23 @@ class Prefork:
                     status_code = 1
                     self._on_signal(signal.SIGTERM, None)
                     continue
-                time.sleep(RESTART_DELAY)
+                self._pause(RESTART_DELAY)
                 if self._stopping_since is None:
                     self.restarts += 1
                     self._spawn(index)
         return status_code
+
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` before a restart, on the signal pipe: a stop arriving meanwhile
+        ends the wait at once (and the restart is skipped)."""
+        deadline = time.monotonic() + seconds
+        while self._stopping_since is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if readable([self._signalled_r], left):
+                while _read_nonblocking(self._signalled_r):
+                    pass
 
     def _wait(self) -> list[tuple[int, int]]:
         """Wait for children to end (one ``select`` over their pidfds and the signal pipe); the

@@ -8,8 +8,9 @@ import os
 import re
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
+from typing import Optional
 
 import dicomtls
 
@@ -34,15 +35,33 @@ def _child_env() -> dict:
 
 
 class Child:
-    """A `dicomtls` subprocess with stdout and stderr in files (a pipe nobody reads could fill
-    and stall it); used as a context manager so it is killed however the block ends."""
+    """A `dicomtls` subprocess with stdout in a file (a pipe nobody reads could fill and stall
+    it) and stderr copied to a file by a thread that also spots the "listening" line, so
+    ``wait_listening`` waits on an event, not by re-reading the file; used as a context manager
+    so it is killed however the block ends."""
 
     def __init__(self, argv: list[str], work: Path, name: str):
         self.name = name
         self.out_path, self.err_path = work / f"{name}.out", work / f"{name}.err"
-        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                         env=_child_env())
+        self.port: Optional[int] = None
+        self._listening = threading.Event()   # set at the line, or at stderr's end
+        with open(self.out_path, "wb") as out:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.PIPE, env=_child_env())
+        self._tee = threading.Thread(target=self._copy_stderr, daemon=True)
+        self._tee.start()
+
+    def _copy_stderr(self) -> None:
+        with open(self.err_path, "wb") as err:
+            for line in self.proc.stderr:
+                err.write(line)
+                err.flush()
+                if self.port is None:
+                    m = _LISTENING.search(line.decode(errors="replace"))
+                    if m:
+                        self.port = int(m.group(1))
+                        self._listening.set()
+        self._listening.set()   # the child closed stderr: it will not start listening now
 
     def __enter__(self) -> "Child":
         return self
@@ -57,28 +76,30 @@ class Child:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             pass
+        self._tee.join(5)
 
     def wait_listening(self, timeout: float = 30.0) -> int:
         """The port from the child's "listening on HOST:PORT" line (it was told to bind port 0:
         the kernel picks a free one, so parallel runs never race for a port)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            m = _LISTENING.search(self.err_path.read_text(errors="replace"))
-            if m:
-                return int(m.group(1))
-            if self.proc.poll() is not None:
-                raise BenchError(f"{self.name} exited ({self.proc.returncode}) before listening"
-                                 f"{self.reason()}")
-            if time.monotonic() > deadline:
-                raise BenchError(f"{self.name} not listening after {timeout:.0f} s")
-            time.sleep(0.02)
+        if not self._listening.wait(timeout):
+            raise BenchError(f"{self.name} not listening after {timeout:.0f} s")
+        if self.port is None:
+            try:
+                code = self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                code = "still running"
+            self._tee.join(5)
+            raise BenchError(f"{self.name} exited ({code}) before listening{self.reason()}")
+        return self.port
 
     def wait(self, timeout: float) -> int:
         try:
-            return self.proc.wait(timeout)
+            code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise BenchError(f"{self.name} killed after {timeout:.0f} s") from None
+        self._tee.join(5)   # its last stderr lines are in the file (``reason``)
+        return code
 
     def check(self, timeout: float) -> None:
         rc = self.wait(timeout)

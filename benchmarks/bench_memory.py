@@ -27,7 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench_store_data import MIB, _write_object  # noqa: E402
+from bench_store_data import MIB, make_client_dirs  # noqa: E402
 
 CLI = [sys.executable, "-m", "dicomtls.cli.main"]
 
@@ -104,15 +104,7 @@ def main() -> int:
     from dicomtls.crypto.devpki import create_dev_pki
     with tempfile.TemporaryDirectory() as tmp:
         pki = create_dev_pki(os.path.join(tmp, "pki"))
-        size = int(args.mib * MIB)
-        dirs = []
-        for c in range(args.associations):
-            d = os.path.join(tmp, f"c{c}")
-            os.makedirs(d)
-            for i in range(args.objects):
-                _write_object(os.path.join(d, f"o{i}.dcm"), "1.2.840.10008.5.1.4.1.1.7",
-                              512, max(1, size // 1024), 1, os.urandom(size))
-            dirs.append(d)
+        dirs = make_client_dirs(tmp, args.associations, args.objects, int(args.mib * MIB))
         rows = [_one_run(args, pki, dirs, tmp) for _ in range(args.repeat)]
     hwm = [r[0] for r in rows]
     threads = [r[1] for r in rows]

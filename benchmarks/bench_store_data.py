@@ -61,6 +61,21 @@ def make_small(directory: str, count: int) -> None:
                       512, 512, 1, os.urandom(MIB // 2))
 
 
+def make_client_dirs(root: str, clients: int, objects: int, size: int) -> list[str]:
+    """One directory per concurrent client under ``root``, each with ``objects`` Secondary
+    Capture objects of ``size`` pixel bytes (unique UIDs): the inputs of bench_workers.py and
+    bench_memory.py."""
+    dirs = []
+    for c in range(clients):
+        d = os.path.join(root, f"client{c}")
+        os.makedirs(d)
+        for i in range(objects):
+            _write_object(os.path.join(d, f"o{i:04d}.dcm"), "1.2.840.10008.5.1.4.1.1.7",
+                          512, max(1, size // 1024), 1, os.urandom(size))
+        dirs.append(d)
+    return dirs
+
+
 def dataset_bytes(directory: str) -> tuple[list[str], int]:
     from dicomtls.storage.part10 import read_meta
     files = sorted(glob.glob(os.path.join(directory, "*.dcm")))

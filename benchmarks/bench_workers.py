@@ -27,7 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench_store_data import MIB, _write_object  # noqa: E402
+from bench_store_data import MIB, make_client_dirs  # noqa: E402
 
 CLI = [sys.executable, "-m", "dicomtls.cli.main"]
 STORESCU = "/usr/bin/storescu"   # absolute: pynetdicom installs a same-named script
@@ -117,15 +117,8 @@ def main() -> int:
     counts = [int(w) for w in args.workers.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         pki = create_dev_pki(os.path.join(tmp, "pki"))
-        dirs = []
         size = int(args.mib * MIB)
-        for c in range(args.clients):
-            d = os.path.join(tmp, f"client{c}")
-            os.makedirs(d)
-            for i in range(args.objects):
-                _write_object(os.path.join(d, f"o{i:04d}.dcm"), "1.2.840.10008.5.1.4.1.1.7",
-                              512, max(1, size // 1024), 1, os.urandom(size))
-            dirs.append(d)
+        dirs = make_client_dirs(tmp, args.clients, args.objects, size)
         total = args.clients * args.objects * size
         rates: dict[int, list] = {w: [] for w in counts}
         cpu: dict[int, list] = {w: [] for w in counts}

@@ -15,26 +15,10 @@ from pathlib import Path
 import pytest
 
 from dicomtls.crypto.x509 import CertificateInfo, certificates_from_bytes
-from dicomtls.tls.own.messages import HandshakeBuffer, decode_certificate
-from dicomtls.tls.protocol import ContentType, HandshakeType
+from fuzz_crashes import server_certificate_der
 
 CRASH = (Path(__file__).resolve().parents[1] / "fuzz" / "crashes" / "tls_own"
          / "peer-certificate-bad-notafter-masks-error")
-
-
-def server_certificate_der(crash: Path) -> bytes:
-    """The leaf of the Certificate message in a fuzz_tls_own input (plaintext records after the
-    2-byte control header)."""
-    payload, pos, hs = crash.read_bytes()[2:], 0, HandshakeBuffer()
-    while len(payload) - pos >= 5:
-        length = int.from_bytes(payload[pos + 3:pos + 5], "big")
-        if payload[pos] == ContentType.HANDSHAKE:
-            hs.feed(payload[pos + 5:pos + 5 + length])
-        pos += 5 + length
-    while (msg := hs.next_message()) is not None:
-        if msg[0] == HandshakeType.CERTIFICATE:
-            return bytes(decode_certificate(msg[1]).certificates[0])
-    raise AssertionError(f"no Certificate message in {crash.name}")
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from fuzz_crashes import server_certificate_der
+
 from dicomtls.crypto.keys import PrivateKey
 from dicomtls.crypto.x509 import certificates_from_bytes
 from dicomtls.errors import CryptoLibraryError, TLSError, TLSProtocolViolation
 from dicomtls.tls import engines
 from dicomtls.tls.connection import NEED_DATA
 from dicomtls.tls.own.hscrypto import HandshakeSecrets, certificate_public_key, verify
-from dicomtls.tls.own.messages import HandshakeBuffer, decode_certificate
-from dicomtls.tls.protocol import AlertDescription, ContentType, HandshakeType
+from dicomtls.tls.protocol import AlertDescription, ContentType
 
 FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
 BAD_NOTAFTER = FUZZ / "crashes" / "tls_own" / "peer-certificate-bad-notafter-masks-error"
@@ -62,17 +63,8 @@ def fatal_alert(description: int) -> bytes:
 
 
 def server_certificate(crash: Path):
-    payload, pos, hs = crash.read_bytes()[2:], 0, HandshakeBuffer()
-    while len(payload) - pos >= 5:
-        length = int.from_bytes(payload[pos + 3:pos + 5], "big")
-        if payload[pos] == ContentType.HANDSHAKE:
-            hs.feed(payload[pos + 5:pos + 5 + length])
-        pos += 5 + length
-    while (msg := hs.next_message()) is not None:
-        if msg[0] == HandshakeType.CERTIFICATE:
-            der = bytes(decode_certificate(msg[1]).certificates[0])
-            return certificates_from_bytes(der, der=True)[0]
-    raise AssertionError(f"no Certificate message in {crash.name}")
+    der = server_certificate_der(crash)
+    return certificates_from_bytes(der, der=True)[0]
 
 
 # ---- peer-certificate-bad-notafter-masks-error ----------------------------------------------

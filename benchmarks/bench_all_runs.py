@@ -12,7 +12,7 @@ import sys
 import time
 
 from bench_store import (DCMTK_MAX_PDU, STORESCP, STORESCU, Child, _check_out, _dcmtk_tls,
-                         _fresh, _tail, free_port, wait_listening)
+                         _fresh, _tail, free_port, wait_listening, warm_pages)
 
 ECHOSCU = "/usr/bin/echoscu"
 PEERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_all_peers.py")
@@ -130,6 +130,7 @@ def run_store(s: Setup, scu, scp, transport, files, src, nbytes, *, pdu16=False)
         else:
             cmd = [sys.executable, PEERS, "pynd-store", str(port), transport, *s.pki_args()[0],
                    str(PYND_DEFAULT_PDU if pdu16 else PYND_MAX_PDU), *files]
+        warm_pages(out, nbytes)
         with open(res, "w") as so, open(log, "w") as se:
             client = Child(cmd, stdout=so, stderr=se, env=env,
                            rss_file=s.path(f"scu-{scu}.rss"))

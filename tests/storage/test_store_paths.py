@@ -27,13 +27,14 @@ from test_store import assert_stored_identical, make_object  # this directory is
 
 @pytest.fixture
 def disk_calls(monkeypatch):
-    """Counts of writev (with the buffers per call), fsync of files and of directories, and
+    """Counts of writev (with the buffers and bytes per call), fsync of files and of directories, and
     fadvise, all passed on to the real calls."""
-    calls = {"writev": [], "fsync_file": 0, "fsync_dir": 0, "fadvise": []}
+    calls = {"writev": [], "bytes": [], "fsync_file": 0, "fsync_dir": 0, "fadvise": []}
     real_writev, real_fsync, real_fadvise = os.writev, os.fsync, os.posix_fadvise
 
     def writev(fd, buffers):
         calls["writev"].append(len(buffers))
+        calls["bytes"].append(sum(len(b) for b in buffers))
         return real_writev(fd, buffers)
 
     def fsync(fd):
@@ -51,8 +52,9 @@ def disk_calls(monkeypatch):
 
 
 def test_small_pdus_are_gathered_into_few_writes(tmp_path, disk_calls):
-    """An SCP announcing 16 KiB PDUs gets 16 KiB fragments; they are written in runs of about
-    256 KiB (one writev with many buffers), and the file is byte-identical."""
+    """An SCP announcing 16 KiB PDUs gets 16 KiB fragments; they are gathered into writev calls
+    of up to 64 KiB (four fragments each, not one call per PDU), and the file is
+    byte-identical."""
     src = tmp_path / "obj.dcm"
     make_object(src, 3 << 20)
     out = tmp_path / "out"
@@ -75,8 +77,10 @@ def test_small_pdus_are_gathered_into_few_writes(tmp_path, disk_calls):
     assert summary.sent == 1 and results[0].stored == 1
     assert_stored_identical(summary, out)
     writes = disk_calls["writev"]
-    assert max(writes) >= 16                     # many 16 KiB fragments per system call
-    assert len(writes) <= (3 << 20) // (256 << 10) + 3
+    assert max(writes) >= 4                      # several 16 KiB fragments per system call
+    assert sum(disk_calls["bytes"]) >= 3 << 20
+    assert max(disk_calls["bytes"]) <= incoming_module.WRITE_CALL
+    assert len(writes) <= (3 << 20) // (48 << 10) + 3
 
 
 @pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "no-fsync"])
@@ -317,3 +321,20 @@ def test_cli_store_async_window_option(tmp_path):
         assert bad.returncode == 2 and "--async-window" in bad.stderr
         server.close()
     assert len(os.listdir(out)) == 3 and server.results[0].stored == 3
+
+
+def test_write_groups_cut_large_views_and_gather_small_ones():
+    """What ``_flush`` hands to writev: the same bytes in the same order, no call over
+    WRITE_CALL, small views gathered, a view that fits taken whole (no copy, no slice)."""
+    call = incoming_module.WRITE_CALL
+    big = memoryview(bytes(range(256)) * (3 * call // 256 + 1))
+    small = [memoryview(bytes([i]) * 1000) for i in range(70)]
+    views = [small[0], big, *small[1:], memoryview(b"x" * call)]
+    groups = list(incoming_module._write_groups(views))
+    assert b"".join(b"".join(bytes(v) for v in g) for g in groups) == \
+        b"".join(bytes(v) for v in views)
+    sizes = [sum(len(v) for v in g) for g in groups]
+    assert max(sizes) == call and all(size == call for size in sizes[:-1])
+    assert any(len(g) > 30 for g in groups)
+    assert groups[0][0] is small[0]
+    assert list(incoming_module._write_groups([])) == []

@@ -35,6 +35,12 @@ _fadvise = getattr(os, "posix_fadvise", None)
 
 WRITE_BATCH = 256 << 10     # received fragments are written in runs of at least this much
 MAX_IOVECS = 512            # ... or of this many fragments (IOV_MAX is 1024 on Linux)
+# ... but no system call writes more than this. Measured on the Linux 6.18 / ext4 VMs we run on:
+# writes of 1 MiB or 256 KiB into a new file ran at 420-580 MB/s (the kernel's copy into fresh
+# page cache dominated the SCP's profile), writes of 64 KiB of the same data at 1.4-1.6 GB/s
+# (serve, plain C-STORE of 4 x 64 MiB, medians of 5; TLS 1.3 0.42 -> 0.93 GB/s). DCMTK's storescp
+# writes 128 KiB at a time. The extra system calls cost about 2 us per 64 KiB.
+WRITE_CALL = 64 << 10
 WRITEBACK_STEP = 16 << 20   # with fsync: start the writeback of every 16 MiB as it is written
 
 STATUS_SUCCESS = 0x0000
@@ -104,8 +110,9 @@ class IncomingObject:
     """One object being received into a ``.partial`` file.
 
     Fragments are views of the received PDUs (each PDU has a buffer of its own, never reused),
-    so they are kept as they are and written with one ``writev`` per ``WRITE_BATCH`` bytes: a
-    peer sending 16 KiB PDUs costs one system call per MiB, not 64, and nothing is copied.
+    so they are kept as they are and written once ``WRITE_BATCH`` bytes are pending, with
+    ``writev`` calls of ``WRITE_CALL`` bytes each: a peer sending 16 KiB PDUs costs one system
+    call per four PDUs, and nothing is copied.
     With ``fsync``, writeback of every ``WRITEBACK_STEP`` bytes is started as they are written,
     so the fsync at the end has little left to wait for (a large object does not leave the SCU
     waiting for a whole object's writeback before its C-STORE-RSP)."""
@@ -149,14 +156,15 @@ class IncomingObject:
     def _flush(self) -> None:
         views, self._pending, self._pending_bytes = self._pending, [], 0
         try:
-            while views:
-                n = _os_writev(self.fd, views)
-                self._written += n
-                while views and n >= len(views[0]):  # drop what went out whole
-                    n -= len(views[0])
-                    views.pop(0)
-                if n:
-                    views[0] = views[0][n:]
+            for group in _write_groups(views):
+                while group:
+                    n = _os_writev(self.fd, group)
+                    self._written += n
+                    while group and n >= len(group[0]):  # drop what went out whole
+                        n -= len(group[0])
+                        group.pop(0)
+                    if n:
+                        group[0] = group[0][n:]
         except OSError as exc:
             self._fail(exc)
             return
@@ -224,6 +232,24 @@ class IncomingObject:
         self._pending, self._pending_bytes = [], 0
         discard_partial((self.fd, self.temp))
         self.fd = self.temp = None
+
+
+def _write_groups(views: list):
+    """``views`` regrouped for ``writev`` calls of at most ``WRITE_CALL`` bytes each (a larger
+    view is cut into pieces; small ones are gathered, in order)."""
+    group, size = [], 0
+    for view in views:
+        start, end = 0, len(view)
+        while start < end:
+            take = min(end - start, WRITE_CALL - size)
+            group.append(view[start:start + take] if take < end or start else view)
+            size += take
+            start += take
+            if size == WRITE_CALL:
+                yield group
+                group, size = [], 0
+    if group:
+        yield group
 
 
 def make_directories(root: str, components, *, fsync: bool = True) -> str:

@@ -6,7 +6,7 @@ Per C-STORE-RQ (``StorageService``, an ``io.services.StoreHandler``):
    ``O_CREAT | O_EXCL`` and write the preamble and file meta (the context's transfer syntax,
    the calling AE title as Source Application Entity Title);
 2. every ``DatasetFragment`` (a view of the received PDU) is written as it is, gathered into
-   one ``writev`` per 256 KiB: the data set bytes are never copied or gathered in memory;
+   ``writev`` calls of 64 KiB once 256 KiB are pending: the data set bytes are never copied;
 3. ``DatasetComplete``: fsync, close, rename to ``<SOPInstanceUID>.dcm`` and answer status
    0x0000. Only then does the file exist under its name.
 

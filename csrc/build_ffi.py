@@ -12,7 +12,7 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Compiled as one unit, in this order (dt_hscrypto.c builds record states from dt_record.c).
-C_FILES = ("dt_conn.c", "dt_keys.c", "dt_record.c", "dt_record_open.c", "dt_hscrypto.c")
+C_FILES = ("dt_conn.c", "dt_conn_io.c", "dt_keys.c", "dt_record.c", "dt_record_open.c", "dt_hscrypto.c")
 # Declarations of the own-engine C helpers, one file per C source, appended to CDEF.
 CDEF_FILES = ("cdef_record.h", "cdef_hscrypto.h")
 
@@ -219,6 +219,14 @@ const char *dt_conn_kx_group(dt_conn *);
 int dt_conn_cipher(dt_conn *, int *, int *);
 void dt_ctx_session_cache(SSL_CTX *, int, int, long, long);
 SSL_SESSION *dt_conn_take_session(dt_conn *);
+/* csrc/dt_conn_io.c: the data path over a socket */
+#define DT_IO_DONE 0
+#define DT_IO_TIMEOUT 1
+#define DT_IO_EOF 2
+#define DT_IO_ERRNO 3
+#define DT_IO_EINTR 4
+int dt_conn_recv_fd(dt_conn *, int, uint8_t *, size_t, int, size_t *, int *, int *);
+int dt_conn_send_fd(dt_conn *, int, const uint8_t *, size_t, int, size_t *, int *, int *);
 int dt_conn_set_session(dt_conn *, SSL_SESSION *);
 int dt_libssl_suite_codes(OSSL_LIB_CTX *, int *, int);
 
@@ -272,6 +280,7 @@ typedef struct dt_conn {
     X509 *presented_leaf;    /* the peer's own certificate as first seen by verification (owned) */
     SSL_SESSION *new_session;  /* client: the latest resumable session libssl gave us (owned) */
     void *py_handle;         /* cffi handle of the Python connection (kept alive there) */
+    uint8_t *io_stage;       /* dt_conn_io.c's socket staging buffer (owned), made on first use */
 } dt_conn;
 
 /* cffi defines the extern "Python" callbacks later in this file, as static functions. */

@@ -206,6 +206,7 @@ void dt_conn_free(dt_conn *c)
     SSL_free(c->ssl);   /* frees both BIOs */
     X509_free(c->presented_leaf);
     SSL_SESSION_free(c->new_session);
+    OPENSSL_free(c->io_stage);
     OPENSSL_free(c);
 }
 

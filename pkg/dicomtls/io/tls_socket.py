@@ -12,6 +12,7 @@ from ..tls.config import TLSConfig
 from ..tls.connection import (NEED_DATA, ApplicationData, CloseNotify, ConnectionClosed,
                               HandshakeComplete, SessionInfo, TLSConnection)
 from ..tls.engines import new_connection
+from ..tls.libssl_engine import SOCKET_EINTR, SOCKET_EOF, SOCKET_TIMEOUT
 from .readiness import half_close_and_drain, readable
 
 RECV_CHUNK = 256 * 1024
@@ -179,6 +180,9 @@ class TLSSocket:
     # ---- the Transport interface -------------------------------------------------------------
     def sendall(self, data) -> None:
         view = memoryview(data).cast("B")
+        if self._direct():
+            self._send_direct(view)
+            return
         for start in range(0, len(view), SEND_CHUNK):
             try:
                 self.conn.send(view[start:start + SEND_CHUNK])
@@ -220,6 +224,12 @@ class TLSSocket:
     def recv(self, max_bytes: int = RECV_CHUNK, *, wait: bool = True):
         """Up to ``max_bytes`` of plaintext (bytes or bytearray); blocks until some is available
         or the peer closed (``wait=False``: BlockingIOError instead of blocking)."""
+        if not self._plaintext and self._direct():
+            buf = bytearray(min(max_bytes, RECV_CHUNK))
+            n = self._recv_direct(memoryview(buf), wait)
+            if n:
+                del buf[n:]
+                return buf
         if not self._readable(wait):
             return b""
         view = self._plaintext
@@ -238,12 +248,75 @@ class TLSSocket:
             target = target.cast("B")
         if nbytes:
             target = target[:nbytes]
+        if not self._plaintext and self._direct():
+            n = self._recv_direct(target, wait)
+            if n:
+                return n
         if not self._readable(wait):
             return 0
         n = min(len(target), len(self._plaintext))
         target[:n] = self._plaintext[:n]
         self._consume(n)
         return n
+
+    # ---- the direct path: whole buffers in one C call (libssl engine, after the handshake) --
+    def _direct(self) -> bool:
+        """Whether reads and writes may go straight between the socket and the caller's buffer
+        in C (``recv_into_socket``/``send_to_socket``): the engine offers it, the handshake is
+        done, nothing is pending here and no tap has to see the bytes."""
+        return (self.tap is None and self._error is None and not self._peer_closed
+                and not self._failed and self.conn.session is not None
+                and hasattr(self.conn, "recv_into_socket"))
+
+    def _timeout_ms(self, wait: bool) -> int:
+        if not wait:
+            return 0
+        timeout = self.sock.gettimeout()
+        return -1 if timeout is None else int(timeout * 1000)
+
+    def _recv_direct(self, target: memoryview, wait: bool) -> int:
+        """Plaintext straight into ``target``: its count, or 0 when the stream's end or an event
+        is to be taken by the event path (``_readable``), which it was left for."""
+        timeout_ms = self._timeout_ms(wait)
+        while True:
+            try:
+                n, result = self.conn.recv_into_socket(self.sock.fileno(), target, timeout_ms)
+            except (ConnectionResetError, BrokenPipeError) as exc:
+                raise ConnectionClosedError(f"connection reset by the peer: {exc}") from exc
+            except DicomTLSError:
+                self._fail()
+                raise
+            if self.conn.pending_output():
+                self._flush()   # what reading produced: a KeyUpdate answer, an alert
+            if n:
+                return n
+            if result == SOCKET_EINTR:
+                continue        # Python's signal handlers ran on the way back here
+            if result == SOCKET_TIMEOUT:
+                if wait:
+                    raise TimeoutError("timed out")
+                raise BlockingIOError("no TLS data ready")
+            if result == SOCKET_EOF:
+                self.conn.receive_data(b"")
+            elif result is not NEED_DATA:
+                self._keep(result)   # CloseNotify / ConnectionClosed
+            return 0
+
+    def _send_direct(self, view: memoryview) -> None:
+        timeout_ms = self._timeout_ms(True)
+        while len(view):
+            try:
+                status, sent = self.conn.send_to_socket(self.sock.fileno(), view, timeout_ms)
+            except DicomTLSError:
+                self._fail()
+                raise
+            except OSError as exc:
+                raise self._why_the_socket_failed(
+                    ConnectionClosedError(f"sending to the peer failed: {exc}")) from exc
+            view = view[sent:]
+            if status == SOCKET_TIMEOUT:   # as a socket send timing out: part of a record may
+                raise self._why_the_socket_failed(   # have gone, so no close_notify after it
+                    ConnectionClosedError("sending to the peer failed: timed out"))
 
     def _consume(self, n: int) -> None:
         if n < len(self._plaintext):

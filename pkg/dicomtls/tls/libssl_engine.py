@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Optional
 
 from .._binding import drain_errors, ffi, lib
@@ -21,6 +22,12 @@ from .versions import TLSVersion
 log = logging.getLogger("dicomtls.tls")
 
 _READ_SLACK = 16 * 1024 + 256  # one record's plaintext beyond what is buffered as ciphertext
+
+# Outcomes of ``recv_into_socket`` / ``send_to_socket`` besides data (csrc/dt_conn_io.c).
+SOCKET_DONE = lib.DT_IO_DONE
+SOCKET_TIMEOUT = lib.DT_IO_TIMEOUT   # nothing moved in time (timeout 0: nothing was ready)
+SOCKET_EOF = lib.DT_IO_EOF           # TCP closed by the peer; not given to the engine yet
+SOCKET_EINTR = lib.DT_IO_EINTR       # a signal: run the handlers, call again
 
 
 @ffi.def_extern()
@@ -65,6 +72,7 @@ class LibsslConnection(TLSConnection):
         self._eof = False
         self._closed_events = 0
         self._close_pending = False
+        self._deferred_failure: Optional[tuple] = None   # (rc, errors) met behind data
         self._sent_close = False
         conn = lib.dt_conn_new(ctx.ptr, int(role == "server"), self._handle,
                                int(config.verify_callback is not None),
@@ -168,6 +176,9 @@ class LibsslConnection(TLSConnection):
         self._raise_failure(rc, during="handshake")
 
     def _read_step(self):
+        if self._deferred_failure is not None:
+            rc, errors = self._deferred_failure
+            self._raise_failure(rc, during="read", errors=errors)
         if self._close_pending:
             self._close_pending = False
             self._closed_events += 1
@@ -181,15 +192,24 @@ class LibsslConnection(TLSConnection):
         if self._callback_error is not None:
             raise self._callback_error
         if got[0]:
-            if rc == lib.SSL_ERROR_ZERO_RETURN:
-                # close_notify came right behind the data: report it on the next call, since
-                # libssl has consumed it and no more input will arrive to trigger it again.
-                self._close_pending = True
-            elif rc not in (lib.SSL_ERROR_NONE, lib.SSL_ERROR_WANT_READ):
-                # Deliver what was decrypted; the failure resurfaces on the next call.
-                drain_errors()
+            self._after_data(rc)
             del buf[got[0]:]
             return ApplicationData(bytes(buf) if len(buf) < 4096 else buf)
+        return self._without_data(rc)
+
+    def _after_data(self, rc: int) -> None:
+        """A read that decrypted data stopped with ``rc``."""
+        if rc == lib.SSL_ERROR_ZERO_RETURN:
+            # close_notify came right behind the data: report it on the next call, since
+            # libssl has consumed it and no more input will arrive to trigger it again.
+            self._close_pending = True
+        elif rc not in (lib.SSL_ERROR_NONE, lib.SSL_ERROR_WANT_READ):
+            # Deliver what was decrypted; the failure is raised by the next call. It is kept
+            # here: the bad record is consumed, so nothing buffered would make libssl repeat it.
+            self._deferred_failure = (rc, drain_errors())
+
+    def _without_data(self, rc: int):
+        """The event for a read that decrypted nothing and stopped with ``rc`` (or raise)."""
         if rc in (lib.SSL_ERROR_WANT_READ, lib.SSL_ERROR_NONE):
             drain_errors()
             return NEED_DATA
@@ -205,6 +225,65 @@ class LibsslConnection(TLSConnection):
         if self._eof and _is_unexpected_eof(errors, rc):
             return ConnectionClosed(clean=False)
         self._raise_failure(rc, during="read", errors=errors)
+
+    # ---- the data path over a socket (csrc/dt_conn_io.c) ----------------------------------
+    def recv_into_socket(self, fd: int, view, timeout_ms: int):
+        """After the handshake: decrypt into ``view`` what is buffered, then what socket ``fd``
+        brings, in one C call without the GIL. Returns ``(bytes, None)`` for data; else
+        ``(0, outcome)``: an event as ``next_event`` gives it (CloseNotify, ConnectionClosed,
+        NEED_DATA) or one of the ``SOCKET_*`` codes. Raises as ``next_event`` does, and
+        OSError for a failed socket call."""
+        if self._error is not None:
+            raise self._error
+        if self._close_pending or self._deferred_failure or self.session is None or self._eof:
+            event = self.next_event()
+            if isinstance(event, ApplicationData):   # only when EOF came with data buffered
+                raise LocalProtocolError("recv_into_socket after EOF: use next_event")
+            return 0, event
+        got, ssl_rc, err = ffi.new("size_t *"), ffi.new("int *"), ffi.new("int *")
+        status = lib.dt_conn_recv_fd(self._conn, fd, ffi.from_buffer(view), len(view),
+                                     timeout_ms, got, ssl_rc, err)
+        return self._io_result(status, got[0], ssl_rc[0], err[0], during="read")
+
+    def send_to_socket(self, fd: int, data, timeout_ms: int) -> tuple[int, int]:
+        """After the handshake: encrypt ``data`` and send it to socket ``fd``, in one C call
+        without the GIL. Returns ``(SOCKET_DONE or another SOCKET_* outcome, bytes taken)``;
+        after SOCKET_TIMEOUT the record stream is cut and only closing is left. Raises as
+        ``send`` does, and OSError for a failed socket call."""
+        if self._error is not None:
+            raise self._error
+        if self.session is None or self._sent_close:
+            raise LocalProtocolError("cannot send application data now")
+        sent, ssl_rc, err = ffi.new("size_t *"), ffi.new("int *"), ffi.new("int *")
+        status = lib.dt_conn_send_fd(self._conn, fd, ffi.from_buffer(data), len(data),
+                                     timeout_ms, sent, ssl_rc, err)
+        moved, outcome = self._io_result(status, sent[0], ssl_rc[0], err[0], during="write")
+        return outcome, sent[0]
+
+    def _io_result(self, status: int, moved: int, rc: int, err: int, *, during: str):
+        try:
+            if self._callback_error is not None:
+                drain_errors()
+                raise self._callback_error
+            if status == lib.DT_IO_ERRNO:
+                raise OSError(err, os.strerror(err))
+            if status != lib.DT_IO_DONE:
+                return 0, status
+            if during == "write":
+                if rc != lib.SSL_ERROR_NONE:
+                    self._raise_failure(rc, during="write")
+                return moved, SOCKET_DONE
+            if self._sessions is not None:
+                self._keep_new_session()
+            if moved:
+                self._after_data(rc)
+                return moved, None
+            return 0, self._without_data(rc)
+        except TLSError as exc:
+            self._error = exc
+            if exc.peer_certificate is None:
+                exc.peer_certificate = self._presented_certificate()
+            raise
 
     # ---- application data out -------------------------------------------------------------
     def send(self, data) -> None:

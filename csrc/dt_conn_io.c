@@ -1,0 +1,208 @@
+/*
+ * The libssl data path over a socket, once the handshake is done: one call moves a whole buffer
+ * between the caller and the socket, with the GIL released (cffi drops it around every call),
+ * instead of a Python round trip per read, feed, decrypt and copy.
+ *
+ * The SSL keeps its memory BIOs: the sans-IO path (dt_conn_feed / dt_conn_read / take_out) and
+ * this one see the same state and may alternate, e.g. ciphertext the handshake already buffered
+ * is decrypted here first, and a close_notify or alert found here is left for the event path.
+ * Socket bytes pass through a small staging buffer owned by the dt_conn (allocated at the
+ * first call, so a connection that never carries data costs nothing).
+ *
+ * Outcomes (return value):
+ *   DT_IO_DONE     *ssl_rc is the SSL_get_error() code that ended the loop (SSL_ERROR_NONE: the
+ *                  buffer filled up or everything was sent; SSL_ERROR_WANT_READ: data arrived
+ *                  and the socket has no more right now); *got / *sent count the bytes moved.
+ *   DT_IO_TIMEOUT  timeout_ms passed with nothing moved (timeout_ms 0: nothing was ready).
+ *   DT_IO_EOF      the peer closed TCP before any plaintext arrived (not fed to the SSL).
+ *   DT_IO_ERRNO    a socket call failed; *err is errno.
+ *   DT_IO_EINTR    a signal interrupted a wait: the caller runs its handlers and calls again.
+ * timeout_ms < 0 waits without limit; the socket may be blocking or not (we never block in
+ * recv/send themselves: MSG_DONTWAIT, and poll() for the waits).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define DT_IO_DONE 0
+#define DT_IO_TIMEOUT 1
+#define DT_IO_EOF 2
+#define DT_IO_ERRNO 3
+#define DT_IO_EINTR 4
+
+/* Four full TLS records per socket call: fewer system calls than one record, and still small
+ * enough to stay in the L2 cache between recv() and the decryption that reads it. */
+#define DT_IO_STAGE (4 * (16384 + 256))
+
+static uint8_t *dt_io_stage(dt_conn *c)
+{
+    if (c->io_stage == NULL)
+        c->io_stage = OPENSSL_malloc(DT_IO_STAGE);
+    return c->io_stage;
+}
+
+static long long dt_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until fd is ready for `events`; DT_IO_DONE when it is, else TIMEOUT, EINTR or ERRNO. */
+static int dt_io_wait(int fd, short events, long long deadline, int *err)
+{
+    struct pollfd p;
+    int left = -1, r;
+    if (deadline >= 0) {
+        long long ms = deadline - dt_now_ms();
+        left = ms > 0 ? (ms > 0x7fffffff ? 0x7fffffff : (int)ms) : 0;
+    }
+    p.fd = fd;
+    p.events = events;
+    p.revents = 0;
+    r = poll(&p, 1, left);
+    if (r > 0)
+        return DT_IO_DONE;  /* ready, or POLLERR/POLLHUP: the next recv/send reports which */
+    if (r == 0)
+        return DT_IO_TIMEOUT;
+    if (errno == EINTR)
+        return DT_IO_EINTR;
+    *err = errno;
+    return DT_IO_ERRNO;
+}
+
+/* Send all ciphertext waiting in the output BIO. */
+static int dt_io_flush(dt_conn *c, int fd, uint8_t *stage, long long deadline, int *err)
+{
+    size_t have, off;
+    ssize_t r;
+    int w;
+    while (BIO_ctrl_pending(c->net_out) > 0) {
+        if (!BIO_read_ex(c->net_out, stage, DT_IO_STAGE, &have)) {
+            ERR_clear_error();
+            return DT_IO_DONE;
+        }
+        off = 0;
+        while (off < have) {
+            r = send(fd, stage + off, have - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (r > 0) {
+                off += (size_t)r;
+                continue;
+            }
+            if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                *err = errno;
+                return DT_IO_ERRNO;
+            }
+            /* Ciphertext already taken from the BIO must not be lost across a return: wait
+             * here (a signal only restarts the wait; the timeout still bounds it). */
+            do
+                w = dt_io_wait(fd, POLLOUT, deadline, err);
+            while (w == DT_IO_EINTR);
+            if (w != DT_IO_DONE)
+                return w;
+        }
+    }
+    return DT_IO_DONE;
+}
+
+int dt_conn_recv_fd(dt_conn *c, int fd, uint8_t *buf, size_t cap, int timeout_ms,
+                    size_t *got, int *ssl_rc, int *err)
+{
+    long long deadline = timeout_ms < 0 ? -1 : dt_now_ms() + timeout_ms;
+    uint8_t *stage = dt_io_stage(c);
+    size_t n;
+    ssize_t r;
+    int w;
+
+    *got = 0;
+    *ssl_rc = SSL_ERROR_NONE;
+    *err = 0;
+    if (stage == NULL) {
+        *err = ENOMEM;
+        return DT_IO_ERRNO;
+    }
+    for (;;) {
+        /* Decrypt what is buffered, straight into the caller's buffer. */
+        while (*got < cap) {
+            if (SSL_read_ex(c->ssl, buf + *got, cap - *got, &n)) {
+                *got += n;
+                continue;
+            }
+            *ssl_rc = SSL_get_error(c->ssl, 0);
+            if (*ssl_rc != SSL_ERROR_WANT_READ)
+                return DT_IO_DONE;  /* close_notify, an alert, a failure: the caller decides */
+            ERR_clear_error();
+            break;
+        }
+        if (*got == cap) {
+            *ssl_rc = SSL_ERROR_NONE;
+            return DT_IO_DONE;
+        }
+        /* More ciphertext: take what the socket has; wait for it only while we have nothing. */
+        r = recv(fd, stage, DT_IO_STAGE, MSG_DONTWAIT);
+        if (r > 0) {
+            if (!dt_conn_feed(c, stage, (size_t)r)) {
+                ERR_clear_error();
+                *err = ENOMEM;
+                return DT_IO_ERRNO;
+            }
+            continue;
+        }
+        if (*got)
+            return DT_IO_DONE;  /* *ssl_rc is WANT_READ; a socket error shows on the next call */
+        if (r == 0)
+            return DT_IO_EOF;
+        if (errno == EINTR)
+            return DT_IO_EINTR;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            *err = errno;
+            return DT_IO_ERRNO;
+        }
+        /* Before waiting: what reading produced must reach the peer first (a KeyUpdate
+         * answer, the warning refusing a renegotiation), or the peer may wait for it too.
+         * The staging buffer is free here: its last contents went into the SSL. */
+        w = dt_io_flush(c, fd, stage, deadline, err);
+        if (w != DT_IO_DONE)
+            return w;
+        w = dt_io_wait(fd, POLLIN, deadline, err);
+        if (w != DT_IO_DONE)
+            return w;
+    }
+}
+
+int dt_conn_send_fd(dt_conn *c, int fd, const uint8_t *buf, size_t len, int timeout_ms,
+                    size_t *sent, int *ssl_rc, int *err)
+{
+    long long deadline = timeout_ms < 0 ? -1 : dt_now_ms() + timeout_ms;
+    uint8_t *stage = dt_io_stage(c);
+    size_t n, step;
+    int w;
+
+    *sent = 0;
+    *ssl_rc = SSL_ERROR_NONE;
+    *err = 0;
+    if (stage == NULL) {
+        *err = ENOMEM;
+        return DT_IO_ERRNO;
+    }
+    w = dt_io_flush(c, fd, stage, deadline, err);  /* anything the event path left queued */
+    if (w != DT_IO_DONE)
+        return w;
+    while (*sent < len) {
+        /* Encrypt about one staging buffer at a time, so the ciphertext is still in the cache
+         * when send() copies it, and the output BIO never grows past that. */
+        step = len - *sent;
+        if (step > DT_IO_STAGE - 1024)
+            step = DT_IO_STAGE - 1024;
+        if (!SSL_write_ex(c->ssl, buf + *sent, step, &n)) {
+            *ssl_rc = SSL_get_error(c->ssl, 0);
+            return DT_IO_DONE;
+        }
+        *sent += n;
+        w = dt_io_flush(c, fd, stage, deadline, err);
+        if (w != DT_IO_DONE)
+            return w;
+    }
+    return DT_IO_DONE;
+}

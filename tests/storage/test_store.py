@@ -179,16 +179,22 @@ def test_unwritable_directory_gives_a700_and_server_goes_on(tmp_path):
     assert sorted((x.stored, x.failed) for x in server.results) == [(0, 1), (1, 0)]
 
 
-def test_disk_full_mid_object_gives_a700_and_next_object_stored(tmp_path, monkeypatch):
+@pytest.mark.parametrize("size,fail_after,thread", [
+    (3 << 20, 1 << 20, "association"),
+    (12 << 20, 6 << 20, "dicomtls-writer"),   # past incoming.WRITER_FROM: the writer's thread
+], ids=["written-inline", "written-by-the-writer"])
+def test_disk_full_mid_object_gives_a700_and_next_object_stored(tmp_path, monkeypatch, size,
+                                                                 fail_after, thread):
+    assert (size > incoming_module.WRITER_FROM) == (thread == "dicomtls-writer")
     src = tmp_path / "src"
     src.mkdir()
-    make_object(src / "1.dcm", 3 << 20)
+    make_object(src / "1.dcm", size)
     make_object(src / "2.dcm", 100_000)
     real_writev, written, failed = os.writev, [0], []
 
-    def full_disk(fd, buffers):  # the disk fills once, 1 MiB into the first object
-        if written[0] > (1 << 20) and not failed:
-            failed.append(fd)
+    def full_disk(fd, buffers):  # the disk fills once, ``fail_after`` into the first object
+        if written[0] > fail_after and not failed:
+            failed.append(threading.current_thread().name)
             raise OSError(errno.ENOSPC, "No space left on device")
         n = real_writev(fd, buffers)
         written[0] += n
@@ -203,6 +209,7 @@ def test_disk_full_mid_object_gives_a700_and_next_object_stored(tmp_path, monkey
     assert r1.status == 0xA700 and "No space left" in r1.error
     assert r2.ok
     assert os.listdir(tmp_path / "out") == [safe_filename(r2.sop_instance_uid)]  # no .partial
+    assert failed[0].startswith("dicomtls-writer") == (thread == "dicomtls-writer")
 
 
 CLIENT = textwrap.dedent("""\

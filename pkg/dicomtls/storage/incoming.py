@@ -41,6 +41,11 @@ MAX_IOVECS = 512            # ... or of this many fragments (IOV_MAX is 1024 on 
 # (serve, plain C-STORE of 4 x 64 MiB, medians of 5; TLS 1.3 0.42 -> 0.93 GB/s). DCMTK's storescp
 # writes 128 KiB at a time. The extra system calls cost about 2 us per 64 KiB.
 WRITE_CALL = 64 << 10
+# An object's writes move to the association's ``writer.FileWriter`` once this much of it has
+# arrived: a large object's writes then overlap its receiving, while a small one is written
+# at once, from the cache, without three thread hand-offs per object (measured, 200 x 0.5 MiB
+# over TLS 1.3: 552 -> 456 objects' MB/s with every object on the writer).
+WRITER_FROM = 4 << 20
 WRITEBACK_STEP = 16 << 20   # with fsync: start the writeback of every 16 MiB as it is written
 
 STATUS_SUCCESS = 0x0000
@@ -118,7 +123,7 @@ class IncomingObject:
     waiting for a whole object's writeback before its C-STORE-RSP)."""
 
     def __init__(self, out_dir: str, context_id: int, message, transfer_syntax: str,
-                 calling_ae: Optional[str], *, fsync: bool = True, spare=None):
+                 calling_ae: Optional[str], *, fsync: bool = True, spare=None, writer=None):
         self.context_id = context_id
         self.message = message
         self.fsync = fsync
@@ -135,6 +140,8 @@ class IncomingObject:
         self._pending_bytes = 0
         self._written = 0        # bytes in the file
         self._kicked = 0         # bytes whose writeback has been started
+        self._writer = writer    # a ``writer.FileWriter``: the writes run on its thread
+        self._write_error: Optional[BaseException] = None   # met there; reported here
         if spare is not None:    # a file created ahead of time (``create_partial``)
             self.fd, self.temp = spare
         else:
@@ -154,7 +161,19 @@ class IncomingObject:
             self._flush()
 
     def _flush(self) -> None:
-        views, self._pending, self._pending_bytes = self._pending, [], 0
+        views, self._pending, nbytes = self._pending, [], self._pending_bytes
+        self._pending_bytes = 0
+        if self._writer is not None and self.length >= WRITER_FROM:
+            self._writer.write(self, views, nbytes)
+        else:
+            self._write_views(views)
+        self._check_write()
+
+    def _write_views(self, views: list) -> None:
+        """Write ``views`` at the end of the file (on the writer's thread when there is one);
+        a failure is kept in ``_write_error`` and the writes after it are skipped."""
+        if self._write_error is not None:
+            return
         try:
             for group in _write_groups(views):
                 while group:
@@ -166,7 +185,7 @@ class IncomingObject:
                     if n:
                         group[0] = group[0][n:]
         except OSError as exc:
-            self._fail(exc)
+            self._write_error = exc
             return
         if self.fsync and _fadvise is not None and \
                 self._written - self._kicked >= WRITEBACK_STEP:
@@ -176,6 +195,15 @@ class IncomingObject:
             except OSError:
                 pass  # advice only
             self._kicked = self._written
+
+    def _check_write(self) -> None:
+        """On the receiving thread: a write that failed (here or on the writer) fails the
+        object now."""
+        exc = self._write_error
+        if exc is not None and self.error is None:
+            if self._writer is not None:
+                self._writer.wait(self)   # nothing of ours may still use the descriptor
+            self._fail(exc if isinstance(exc, OSError) else OSError(str(exc)))
 
     def _fail(self, exc: OSError) -> None:
         self.error = f"{exc.strerror or exc} ({os.path.basename(self.final)})"
@@ -187,6 +215,8 @@ class IncomingObject:
         if self.error is None:
             self.length += len(data)
             self._queue(data)
+            if self._write_error is not None:
+                self._check_write()
 
     def place(self, subdirectories: tuple) -> None:
         """Publish the file in ``out_dir/<subdirectories...>/`` (safe path components, e.g.
@@ -212,6 +242,9 @@ class IncomingObject:
         error or a ``reject`` the file is removed and the failure status returned."""
         if self.error is None and self._pending:
             self._flush()
+        if self._writer is not None:
+            self._writer.wait(self)
+        self._check_write()
         if self.error is None:
             try:
                 if self.fsync:
@@ -230,6 +263,8 @@ class IncomingObject:
 
     def discard(self) -> None:
         self._pending, self._pending_bytes = [], 0
+        if self._writer is not None:
+            self._writer.wait(self)
         discard_partial((self.fd, self.temp))
         self.fd = self.temp = None
 

@@ -7,6 +7,8 @@ Per C-STORE-RQ (``StorageService``, an ``io.services.StoreHandler``):
    the calling AE title as Source Application Entity Title);
 2. every ``DatasetFragment`` (a view of the received PDU) is written as it is, gathered into
    ``writev`` calls of 64 KiB once 256 KiB are pending: the data set bytes are never copied;
+   past the first 4 MiB of an object the writes run on the association's ``writer.FileWriter``
+   thread, overlapping the receiving of what follows (a capped queue: 2 MiB);
 3. ``DatasetComplete``: fsync, close, rename to ``<SOPInstanceUID>.dcm`` and answer status
    0x0000. Only then does the file exist under its name.
 
@@ -74,6 +76,7 @@ from .layout import SORT_TAGS, check_layout, directories_to_sync, layout_compone
 from .part10 import COMPRESSED_TRANSFER_SYNTAXES, CONVERTIBLE, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 from .structure import (SOP_CLASS_UID, SOP_INSTANCE_UID, DatasetStructureError,
                         StructureValidator)
+from .writer import FileWriter
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +149,7 @@ class StorageService(ServiceBase):
         self.validator: Optional[StructureValidator] = None   # the current object's validator
         self._spares: list = []        # (fd, path) of .partial files the worker created
         self._unsynced: set = set()    # directories renamed into since the last sync
+        self._writer: Optional[FileWriter] = None   # the file writes' thread, from the 1st object
 
     def accept_user_items(self, link: ServiceLink, rq) -> tuple:
         item = answer_async_window(rq, invoked=self.async_window)
@@ -153,9 +157,12 @@ class StorageService(ServiceBase):
 
     def store_started(self, link: ServiceLink, event) -> None:
         syntax = link.transfer_syntax(event.context_id)
+        if self._writer is None:
+            self._writer = FileWriter()
         self.current = IncomingObject(self.out_dir, event.context_id, event.message, syntax,
                                       link.calling_ae, fsync=self.fsync,
-                                      spare=self._spares.pop(0) if self._spares else None)
+                                      spare=self._spares.pop(0) if self._spares else None,
+                                      writer=self._writer)
         self.validator = None
         if self.validate == "structure" or self.layout != "flat":
             self.validator = StructureValidator(syntax, record=self._recorded)
@@ -276,6 +283,8 @@ class StorageService(ServiceBase):
             self.current = None
         while self._spares:
             discard_partial(self._spares.pop())
+        if self._writer is not None:
+            self._writer.close()
         self._sync_directory()
 
 

@@ -109,7 +109,7 @@ def main() -> int:
     import dicomtls
     import pynetdicom
     from dicomtls.crypto.devpki import create_dev_pki
-    from bench_all_runs import Setup, run_rate, run_store
+    from bench_all_runs import Setup, run_rate, run_raw_tls, run_store
     compile_tree(os.path.dirname(os.path.dirname(dicomtls.__file__)))
     tmp = tempfile.mkdtemp(prefix="bench_all.")
     try:
@@ -135,6 +135,8 @@ def main() -> int:
               f"{', '.join(_links())}; {repeat} repeat(s)", flush=True)
 
         results, rss, protocols, errors = {}, {}, {}, []
+        inside = {}   # (workload, transport) -> dicomtls store's rate inside the association
+        ceiling = {}  # transport -> raw TLS transfer MB/s (the bulk rows' bytes and suite)
         for workload in workloads:
             for transport in TRANSPORTS:
                 for rep in range(repeat):
@@ -159,11 +161,24 @@ def main() -> int:
                             print(f"  FAILED {errors[-1]}", flush=True)
                             continue
                         results.setdefault(key, []).append(value)
+                        if r.inside:
+                            inside.setdefault((workload, transport), []).append(
+                                value * r.seconds / r.inside)
                         if r.scp_rss_kib:
                             rss[key] = max(rss.get(key, 0), r.scp_rss_kib)
                         if r.protocol and transport != "plain":
                             who = f"{stack} -> storescp" if workload == "pdu16" else stack
                             protocols[(transport, who)] = r.protocol
+                if workload == "bulk" and transport != "plain" and ("ours", transport) in \
+                        {(w, t) for (t, w), _ in protocols.items()}:
+                    suite = protocols[(transport, "ours")].split()[-1]
+                    for _ in range(repeat):
+                        try:
+                            r = run_raw_tls(setup, transport, data["bulk"][2], suite)
+                            ceiling.setdefault(transport, []).append(
+                                data["bulk"][2] / 1e6 / r.seconds)
+                        except Exception as exc:  # noqa: BLE001 - reported, not fatal
+                            errors.append(f"raw TLS {transport}: {str(exc).strip()[:600]}")
                 row = [f"{results[(workload, transport, s)][-1]:.1f}"
                        if (workload, transport, s) in results else "-" for s in STACKS]
                 print(f"  {workload:6} {TRANSPORT_LABEL[transport]:8} ours {row[0]}  "
@@ -177,8 +192,9 @@ def main() -> int:
         print(f"\n### dicomtls vs DCMTK 3.6.7 vs pynetdicom {pynetdicom.__version__}, 127.0.0.1, "
               f"median (min-max) of {repeat}\n")
         print("| workload | transport | unit | dicomtls | DCMTK | pynetdicom | dicomtls/DCMTK "
-              "| dicomtls/pynetdicom | SCP peak RSS MiB: dicomtls / DCMTK / pynetdicom |")
-        print("|---|---|---|---:|---:|---:|---:|---:|---|")
+              "| dicomtls/pynetdicom | dicomtls inside the association | "
+              "SCP peak RSS MiB: dicomtls / DCMTK / pynetdicom |")
+        print("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
         for workload in workloads:
             for transport in TRANSPORTS:
                 vals = [results.get((workload, transport, s), []) for s in STACKS]
@@ -186,7 +202,13 @@ def main() -> int:
                                  if (workload, transport, s) in rss else "-" for s in STACKS)
                 print(f"| {names[workload]} | {TRANSPORT_LABEL[transport]} | {units[workload]} | "
                       f"{cell(vals[0])} | {cell(vals[1])} | {cell(vals[2])} | "
-                      f"{ratio(vals[0], vals[1])} | {ratio(vals[0], vals[2])} | {mem} |")
+                      f"{ratio(vals[0], vals[1])} | {ratio(vals[0], vals[2])} | "
+                      f"{cell(inside.get((workload, transport), []))} | {mem} |")
+        for transport, values in ceiling.items():
+            within = inside.get(("bulk", transport), [])
+            print(f"| raw TLS transfer, same bytes and suite (the ceiling) | "
+                  f"{TRANSPORT_LABEL[transport]} | MB/s | {cell(values)} | - | - | - | - | "
+                  f"bulk inside / raw: {ratio(within, values)} | - |")
         print("\nNotes:")
         print("* TLS negotiated: " + "; ".join(
             f"{s} {TRANSPORT_LABEL[t]}: {p}" for (t, s), p in sorted(protocols.items())))
@@ -196,6 +218,11 @@ def main() -> int:
         print(f"* Python start-up in every ours/pynetdicom SCU wall clock: `import "
               f"dicomtls.cli.main` {startup('dicomtls.cli.main')}, `import pynetdicom` "
               f"{startup('pynetdicom')} (median (min-max) of 5; DCMTK tools start in a few ms).")
+        print("* dicomtls inside the association: the same runs' objects or bytes over `dicomtls "
+              "store`'s own time from A-ASSOCIATE to release (process start, imports and "
+              "credentials excluded). Raw TLS transfer: `dicomtls tls-client --send-bytes` -> "
+              "`tls-server --sink` (libssl, same suite, nothing written), the server's time "
+              "inside the connection; the page-cache writes of the bulk rows are not in it.")
         print("* MB = 10^6 bytes of data set; throughput over SCU process wall clock; "
               f"Python {sys.version.split()[0]}, dicomtls {dicomtls.__file__}.")
         for e in errors:

@@ -23,8 +23,12 @@ DCMTK_DEFAULT_PDU = 16384    # storescu/storescp default
 
 
 class Result:
-    def __init__(self, seconds, scp_rss_kib=None, protocol=None):
+    """``seconds``: what the row measures; ``inside``: dicomtls store's own seconds inside the
+    association (from its --json summary), None for the other SCUs."""
+
+    def __init__(self, seconds, scp_rss_kib=None, protocol=None, inside=None):
         self.seconds, self.scp_rss_kib, self.protocol = seconds, scp_rss_kib, protocol
+        self.inside = inside
 
 
 class Setup:
@@ -113,7 +117,7 @@ def run_store(s: Setup, scu, scp, transport, files, src, nbytes, *, pdu16=False)
     once = scp == "ours"
     server, port = start_scp(s, scp, transport, out, once=once,
                              pdu=DCMTK_DEFAULT_PDU if pdu16 else None)
-    protocol = None
+    protocol = inside = None
     try:
         log, res = s.path(f"scu-{scu}.log"), s.path(f"scu-{scu}.out")
         env = None
@@ -142,6 +146,8 @@ def run_store(s: Setup, scu, scp, transport, files, src, nbytes, *, pdu16=False)
             record = json.loads(open(res).read().strip().splitlines()[-1])
             if record.get("failed") or record.get("sent") != len(files):
                 raise RuntimeError(f"{scu} SCU: {record}")
+            if scu == "ours":
+                inside = record.get("seconds")
             session = record.get("session")
             protocol = record.get("protocol") or (
                 f"{session.get('protocol')} {session.get('cipher_suite')}" if session else None)
@@ -149,7 +155,41 @@ def run_store(s: Setup, scu, scp, transport, files, src, nbytes, *, pdu16=False)
     finally:
         server.kill()
     _check_out(out, len(files), nbytes, f"{scp} SCP")
-    return Result(client.wall, rss, protocol)
+    return Result(client.wall, rss, protocol, inside)
+
+
+# -- the ceiling: a raw TLS transfer of the same bytes -------------------------------------------
+
+def run_raw_tls(s: Setup, transport, nbytes, suite) -> Result:
+    """``dicomtls tls-client --send-bytes`` -> ``tls-server --sink`` on the suite the bulk rows
+    negotiated: two processes, no DICOM, nothing written; seconds = the server's time inside
+    the connection (what the bulk rows' "inside the association" is compared with)."""
+    port = free_port()
+    p = s.pki
+    common = ["--ca", str(p.ca_cert), "--min-version", transport, "--max-version", transport,
+              "--cipher", suite]
+    log = s.path("raw-server.log")
+    with open(log, "w") as f:
+        server = Child(CLI + ["tls-server", str(port), "--bind", "127.0.0.1", "--once", "--sink",
+                              "--json", "--cert", str(p.server_cert), "--key",
+                              str(p.server_key)] + common,
+                       stdout=subprocess.PIPE, stderr=f, rss_file=s.path("raw-server.rss"))
+    try:
+        wait_listening(server, port, log)
+        client = Child(CLI + ["tls-client", "127.0.0.1", str(port), "--send-bytes", str(nbytes),
+                              "--json", "--cert", str(p.client_cert), "--key",
+                              str(p.client_key)] + common,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       rss_file=s.path("raw-client.rss"))
+        client.wait(s.timeout)
+        server.wait(60)
+        out = server.proc.stdout.read()
+    finally:
+        server.kill()
+    record = json.loads(out.strip().splitlines()[-1])
+    if record.get("bytes_received") != nbytes:
+        raise RuntimeError(f"raw TLS transfer: {record}")
+    return Result(record["seconds"], protocol=record.get("cipher_suite"))
 
 
 # -- association rate ----------------------------------------------------------------------------

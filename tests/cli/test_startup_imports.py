@@ -63,6 +63,19 @@ def test_help_loads_nothing_heavy(command):
     assert loaded_after(code, HEAVY) == []
 
 
+def test_tls_options_do_not_load_the_config_file_parser():
+    """--ca, --cert, --cipher and --client-preference start like --config's shortest
+    abbreviation would if it were "--c": only a real --config (or --co, --conf...) loads tomllib."""
+    code = ("import contextlib, io\nfrom dicomtls.cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n"
+            "        main(['echo', '--tls', '--ca', 'ca.pem', '--cert', 'c.pem', '--cipher', 'X', "
+            "'--client-preference', '--help'])\n"
+            "    except SystemExit as exc:\n"
+            "        assert exc.code == 0\n")
+    assert loaded_after(code, ("tomllib",)) == []
+
+
 def test_import_dicomtls_loads_only_the_errors():
     assert loaded_after("import dicomtls", HEAVY + ("dicomtls.tls.profiles",)) == []
 

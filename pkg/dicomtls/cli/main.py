@@ -40,7 +40,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     # `serve --config FILE` (or an abbreviation such as --conf): only then tomllib and the file.
-    if any(token.startswith("--c") for token in argv):
+    # "--co" is the shortest prefix argparse could take for it ("--c" also starts --cert, --ca).
+    if any(len(name) >= 4 and "--config".startswith(name)
+           for name in (token.split("=", 1)[0] for token in argv)):
         from .config_file import ConfigFileError, expand_config
         try:
             argv = expand_config(parser, argv)

@@ -249,3 +249,42 @@ def test_waits_work_with_descriptors_past_1024(pki, tmp_path):
     finally:
         for fd in filler:
             os.close(fd)
+
+
+def test_fill_slots_takes_one_readv_and_finishes_short_reads(tmp_path):
+    """``send_dataset``'s data slots are filled by one ``readinto_many`` (readv) when the reader
+    has it; a short read is finished slot by slot, and a file that ends early is an OSError."""
+    from dicomtls.io.transport import _fill_slots
+    data = bytes(range(256)) * 400
+    path = tmp_path / "data.bin"
+    path.write_bytes(data)
+
+    class Reader:
+        def __init__(self, cap):
+            self.file, self.cap, self.calls = open(path, "rb", buffering=0), cap, []
+
+        def readinto(self, view):
+            self.calls.append(("readinto", len(view)))
+            return self.file.readinto(view)
+
+        def readinto_many(self, views):   # a readv that may stop early, as the kernel may
+            self.calls.append(("readv", len(views)))
+            want, out = self.cap, 0
+            for v in views:
+                n = self.file.readinto(v[:min(len(v), want - out)]) if want > out else 0
+                out += n
+            return out
+
+    for cap, expect_readinto in ((len(data), 0), (5000, True)):
+        reader = Reader(cap)
+        buf = memoryview(bytearray(len(data)))
+        slots = [buf[i:i + 4000] for i in range(0, len(data), 4000)]
+        _fill_slots(reader, slots)
+        assert bytes(buf) == data
+        assert reader.calls[0] == ("readv", len(slots))
+        assert bool([c for c in reader.calls if c[0] == "readinto"]) == bool(expect_readinto)
+        reader.file.close()
+    reader = Reader(len(data))
+    with pytest.raises(OSError, match="ended"):
+        _fill_slots(reader, [memoryview(bytearray(len(data))), memoryview(bytearray(10))])
+    reader.file.close()

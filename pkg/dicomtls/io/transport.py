@@ -310,8 +310,7 @@ class Driver:
                 head, head_length = (), 0
             # Only whole PDUs after the head: the head room is not filled with a runt fragment.
             out, slots = layout.frame(buf[:head_length + size - HEAD_ROOM], head)
-            for slot in slots:
-                _fill(reader, slot)
+            _fill_slots(reader, slots)
             self.transport.sendall(out)
             if progress is not None:
                 progress(sum(len(s) for s in slots))
@@ -479,6 +478,19 @@ def _select(waitables: list, timeout: Optional[float]) -> list:
         return readable(waitables, timeout)
     except (OSError, ValueError):  # a transport closed under us: let the read report it
         return [waitables[0]]
+
+
+def _fill_slots(reader, slots: list) -> None:
+    """Fill every slot from ``reader``: one ``readinto_many`` for all of them when the reader
+    has it, then ``_fill`` for whatever a short read left."""
+    done = reader.readinto_many(slots) if hasattr(reader, "readinto_many") and len(slots) > 1 \
+        else 0
+    for slot in slots:
+        if done >= len(slot):
+            done -= len(slot)
+            continue
+        _fill(reader, slot[done:])
+        done = 0
 
 
 def _fill(reader, view: memoryview) -> None:

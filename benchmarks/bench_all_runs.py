@@ -72,8 +72,9 @@ def _ours_tls(s: Setup, transport, role):
             "--min-version", transport, "--max-version", transport]
 
 
-def start_scp(s: Setup, stack, transport, out, *, once=False, pdu=None):
-    """Start one SCP and wait until it listens; returns (Child, port)."""
+def start_scp(s: Setup, stack, transport, out, *, once=False, pdu=None, ignore=False):
+    """Start one SCP and wait until it listens; returns (Child, port). ``ignore``: it
+    receives and answers but writes nothing (ours and storescp: --ignore)."""
     port = free_port()
     log = s.path(f"scp-{stack}.log")
     env = None
@@ -81,13 +82,16 @@ def start_scp(s: Setup, stack, transport, out, *, once=False, pdu=None):
         cmd = CLI + ["serve", str(port), "--bind", "127.0.0.1", "--out", out, "--json",
                      "--timeout", str(s.timeout), "--workers", "1"] + \
             (["--once"] if once else []) + ([] if s.fsync else ["--no-fsync"]) + \
-            _ours_tls(s, transport, "scp")
+            (["--ignore"] if ignore else []) + _ours_tls(s, transport, "scp")
     elif stack == "dcmtk":
         env = s.dcmtk_env(transport)
-        cmd = [STORESCP, "+B", "-od", out, "-pdu", str(pdu or DCMTK_MAX_PDU),
+        cmd = [STORESCP, "--ignore" if ignore else "+B", "-od", out,
+               "-pdu", str(pdu or DCMTK_MAX_PDU),
                "-ta", str(int(s.timeout)), "-td", str(int(s.timeout))] + \
             (_dcmtk_tls(s.pki, "scp") if transport != "plain" else []) + [str(port)]
     else:
+        if ignore:
+            raise ValueError("the pynetdicom SCP has no --ignore here")
         cmd = [sys.executable, PEERS, "pynd-scp", str(port), out, transport,
                *s.pki_args()[1], str(pdu or PYND_MAX_PDU)]
     with open(log, "w") as f:
@@ -110,13 +114,14 @@ def stop_scp(server: Child, stack, *, once=False) -> int:
 
 # -- C-STORE: bulk, small, 16 KB PDU ------------------------------------------------------------
 
-def run_store(s: Setup, scu, scp, transport, files, src, nbytes, *, pdu16=False) -> Result:
+def run_store(s: Setup, scu, scp, transport, files, src, nbytes, *, pdu16=False,
+              ignore=False) -> Result:
     """SCU ``scu`` -> SCP ``scp`` (stacks: ours, dcmtk, pynd), seconds = SCU process wall
-    clock (spawn to exit)."""
+    clock (spawn to exit). ``ignore``: the SCP writes nothing."""
     out = _fresh(s.path("out"))
     once = scp == "ours"
     server, port = start_scp(s, scp, transport, out, once=once,
-                             pdu=DCMTK_DEFAULT_PDU if pdu16 else None)
+                             pdu=DCMTK_DEFAULT_PDU if pdu16 else None, ignore=ignore)
     protocol = inside = None
     try:
         log, res = s.path(f"scu-{scu}.log"), s.path(f"scu-{scu}.out")
@@ -154,7 +159,11 @@ def run_store(s: Setup, scu, scp, transport, files, src, nbytes, *, pdu16=False)
         rss = stop_scp(server, scp, once=once)
     finally:
         server.kill()
-    _check_out(out, len(files), nbytes, f"{scp} SCP")
+    if ignore:
+        if os.listdir(out):
+            raise RuntimeError(f"{scp} SCP wrote files although told to ignore")
+    else:
+        _check_out(out, len(files), nbytes, f"{scp} SCP")
     return Result(client.wall, rss, protocol, inside)
 
 

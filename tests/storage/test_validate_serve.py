@@ -185,6 +185,31 @@ def test_cli_serve_validate(tmp_path, validate):
         assert listing(out) == []
 
 
+def test_cli_serve_ignore_answers_but_writes_nothing(tmp_path):
+    """`serve --ignore` (storescp's option): a well-formed 6 MiB object (past the writer
+    threshold) and a small one are answered Success, the truncated one is still refused by
+    validation; nothing at all is written to the output directory."""
+    src = tmp_path / "src"
+    src.mkdir()
+    make_object(src / "big.dcm", 6 << 20)
+    make_object(src / "small.dcm", 20_000)
+    truncated_object(src / "truncated.dcm")
+    out = tmp_path / "out"
+    serve, port = _serve_once(out, "--ignore")
+    try:
+        summary = store("127.0.0.1", port, [src], timeout=20)
+        assert serve.wait(20) == 0
+        served = json.loads(serve.stdout.read())
+    finally:
+        serve.kill()
+    by_name = {os.path.basename(r.path): r for r in summary.results}
+    assert by_name["big.dcm"].ok and by_name["small.dcm"].ok
+    assert by_name["truncated.dcm"].status == 0xC000
+    assert (served["stored"], served["failed"]) == (2, 1)
+    assert served["bytes_received"] >= 6 << 20
+    assert os.listdir(out) == []
+
+
 # ---- other senders: no false positives -------------------------------------------------------
 PEER_FILES = ["CT_small.dcm", "MR_small_implicit.dcm", "rtplan.dcm", "JPEG2000.dcm",
               "SC_rgb_rle.dcm"]

@@ -88,6 +88,9 @@ def add_parsers(sub) -> None:
                         "faster, but a system crash or power loss may lose or truncate files "
                         "already answered with success; by default each file is fsynced "
                         "before it is renamed and answered")
+    p.add_argument("--ignore", action="store_true",
+                   help="receive, check and answer C-STOREs but write nothing (as storescp "
+                        "--ignore): measures the network path without the disk")
     p.add_argument("--validate", choices=("structure", "none"), default="structure",
                    help="structure (default): check each received data set's encoding as it "
                         "streams in (tags ascending, lengths within what arrived, sequences "
@@ -306,7 +309,8 @@ def load_ae_table(path) -> dict:
 
 def serve_services(names, out: str, *, tls_config=None, ae_table=None, ae_title=None,
                    timeout: float = 60.0, fsync: bool = True,
-                   validate: str = "structure", layout: str = "flat") -> list:
+                   validate: str = "structure", layout: str = "flat",
+                   ignore: bool = False) -> list:
     """The service factories of `serve --services NAMES` over the directory ``out``: what
     several services share (the directory's index, the MPPS store) is made once here."""
     import os
@@ -316,7 +320,7 @@ def serve_services(names, out: str, *, tls_config=None, ae_table=None, ae_title=
     if "store" in names:
         from ..storage.scp import StorageService  # pydicom's UID tables: only the SCP needs them
         factories.append(partial(StorageService, out, fsync=fsync, validate=validate,
-                                 layout=layout))
+                                 layout=layout, ignore=ignore))
     index = None
     if "qr" in names or "commitment" in names:
         from ..qr.index import StorageIndex
@@ -354,8 +358,11 @@ def cmd_serve(args) -> int:
     table = load_ae_table(args.ae_table) if args.ae_table else {}
     services = serve_services(args.services, args.out, tls_config=config, ae_table=table,
                               ae_title=args.aet, timeout=args.timeout, fsync=args.fsync,
-                              validate=args.validate, layout=args.layout)
-    detail = (f", writing to {args.out}{'' if args.fsync else ' without fsync'}; services "
+                              validate=args.validate, layout=args.layout,
+                              ignore=args.ignore)
+    detail = ((", writing nothing (--ignore)" if args.ignore else
+               f", writing to {args.out}{'' if args.fsync else ' without fsync'}") +
+              "; services "
               f"{','.join(args.services)}"
               + (f"; removed {swept} stale .partial file(s)" if swept else ""))
 

@@ -287,6 +287,37 @@ def _write_groups(views: list):
         yield group
 
 
+class DiscardedObject:
+    """What ``IncomingObject`` is for a Storage SCP that writes nothing (``serve --ignore``,
+    as storescp's ``--ignore``: to measure a network path without the disk): it counts the
+    data set bytes, keeps a ``reject`` and answers its status; no file is ever made."""
+
+    def __init__(self, context_id: int, message):
+        self.context_id, self.message = context_id, message
+        self.final: Optional[str] = None
+        self.error: Optional[str] = None
+        self.failure_status = STATUS_OUT_OF_RESOURCES
+        self.offending: Optional[int] = None
+        self.length = 0
+
+    def write(self, data) -> None:
+        if self.error is None:
+            self.length += len(data)
+
+    def place(self, subdirectories: tuple) -> None:
+        pass
+
+    def reject(self, status: int, reason: str, offending: Optional[int] = None) -> None:
+        if self.error is None:
+            self.error, self.failure_status, self.offending = reason, status, offending
+
+    def finish(self) -> int:
+        return STATUS_SUCCESS if self.error is None else self.failure_status
+
+    def discard(self) -> None:
+        pass
+
+
 def make_directories(root: str, components, *, fsync: bool = True) -> str:
     """``root/<components...>``, made as needed (``root`` itself must exist). With ``fsync``
     the parent of each directory made here is fsynced, so its entry is durable before a file is
@@ -315,6 +346,6 @@ def fsync_directory(path: str) -> None:
         os.close(fd)
 
 
-__all__ = ["IncomingObject", "STATUS_OUT_OF_RESOURCES", "STATUS_SUCCESS", "create_partial",
+__all__ = ["DiscardedObject", "IncomingObject", "STATUS_OUT_OF_RESOURCES", "STATUS_SUCCESS", "create_partial",
            "discard_partial", "fsync_directory", "make_directories", "safe_filename",
            "sweep_partials"]

@@ -70,8 +70,8 @@ from ..dimse.status import Status
 from ..io.server import AssociationServer
 from ..io.services import ServiceBase, ServiceLink, VerificationService
 from ..ul.negotiation import answer_async_window
-from .incoming import (STATUS_OUT_OF_RESOURCES, STATUS_SUCCESS, IncomingObject, create_partial,
-                       discard_partial, fsync_directory, safe_filename)
+from .incoming import (STATUS_OUT_OF_RESOURCES, STATUS_SUCCESS, DiscardedObject, IncomingObject,
+                       create_partial, discard_partial, fsync_directory, safe_filename)
 from .layout import SORT_TAGS, check_layout, directories_to_sync, layout_components
 from .part10 import COMPRESSED_TRANSFER_SYNTAXES, CONVERTIBLE, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 from .structure import (SOP_CLASS_UID, SOP_INSTANCE_UID, DatasetStructureError,
@@ -128,11 +128,13 @@ class StorageService(ServiceBase):
     complete under its name. ``sop_classes``: what it accepts (default every storage SOP class
     pydicom knows). ``validate``: "structure" (check each data set as it streams in, refuse a
     malformed one: see the module docstring) or "none". ``layout``: "flat", "patient" or
-    "study" (``storage.layout``). One instance serves one association."""
+    "study" (``storage.layout``). ``ignore``: receive, validate and answer, but write
+    nothing (``incoming.DiscardedObject``; storescp's ``--ignore``). One instance serves one
+    association."""
 
     def __init__(self, out_dir, *, on_stored=None, fsync: bool = True,
                  async_window: int = ASYNC_WINDOW, sop_classes: Optional[Iterable[str]] = None,
-                 validate: str = "structure", layout: str = "flat"):
+                 validate: str = "structure", layout: str = "flat", ignore: bool = False):
         if validate not in VALIDATE_CHOICES:
             raise ValueError(f"validate={validate!r}: choose from {', '.join(VALIDATE_CHOICES)}")
         self.supported = SUPPORTED if sop_classes is None else \
@@ -142,6 +144,7 @@ class StorageService(ServiceBase):
         self.fsync = fsync
         self.async_window = async_window
         self.validate = validate
+        self.ignore = ignore
         self.layout = check_layout(layout)
         self._recorded = RECORDED + SORT_TAGS[layout]
         self._values: dict = {}        # what the current object's validator recorded
@@ -157,12 +160,14 @@ class StorageService(ServiceBase):
 
     def store_started(self, link: ServiceLink, event) -> None:
         syntax = link.transfer_syntax(event.context_id)
-        if self._writer is None:
-            self._writer = FileWriter()
-        self.current = IncomingObject(self.out_dir, event.context_id, event.message, syntax,
-                                      link.calling_ae, fsync=self.fsync,
-                                      spare=self._spares.pop(0) if self._spares else None,
-                                      writer=self._writer)
+        if self.ignore:
+            self.current = DiscardedObject(event.context_id, event.message)
+        else:
+            if self._writer is None:
+                self._writer = FileWriter()
+            self.current = IncomingObject(
+                self.out_dir, event.context_id, event.message, syntax, link.calling_ae, fsync=self.fsync,
+                spare=self._spares.pop(0) if self._spares else None, writer=self._writer)
         self.validator = None
         if self.validate == "structure" or self.layout != "flat":
             self.validator = StructureValidator(syntax, record=self._recorded)
@@ -202,7 +207,8 @@ class StorageService(ServiceBase):
         # The next object's .partial file, created on the worker too (it arrives with the
         # results; an unused one is removed at the end): creating it when that object starts
         # would wait behind the worker's fsyncs.
-        link.submit(lambda: create_partial(self.out_dir), self._keep_spare)
+        if not self.ignore:
+            link.submit(lambda: create_partial(self.out_dir), self._keep_spare)
 
     def _check_complete(self, link: ServiceLink, incoming: IncomingObject,
                         validator: StructureValidator) -> None:
@@ -243,9 +249,10 @@ class StorageService(ServiceBase):
         msg = incoming.message
         if status == STATUS_SUCCESS:
             link.result.stored += 1
-            self._unsynced.add(os.path.dirname(incoming.final))
-            if self.on_stored is not None:
-                self.on_stored(incoming.final, msg)
+            if incoming.final is not None:   # None: ``ignore``, nothing was written
+                self._unsynced.add(os.path.dirname(incoming.final))
+                if self.on_stored is not None:
+                    self.on_stored(incoming.final, msg)
         else:
             link.result.failed += 1
         if link.can_send:

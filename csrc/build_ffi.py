@@ -280,7 +280,9 @@ typedef struct dt_conn {
     X509 *presented_leaf;    /* the peer's own certificate as first seen by verification (owned) */
     SSL_SESSION *new_session;  /* client: the latest resumable session libssl gave us (owned) */
     void *py_handle;         /* cffi handle of the Python connection (kept alive there) */
-    uint8_t *io_stage;       /* dt_conn_io.c's socket staging buffer (owned), made on first use */
+    uint8_t *io_stage;       /* dt_conn_io.c: socket -> SSL staging buffer (owned, made on use) */
+    uint8_t *out_stage;      /* dt_conn_io.c: SSL -> socket staging buffer (owned, made on use) */
+    size_t out_off, out_len; /* out_stage[out_off..out_len): taken from net_out, not sent yet */
 } dt_conn;
 
 /* cffi defines the extern "Python" callbacks later in this file, as static functions. */

@@ -207,6 +207,7 @@ void dt_conn_free(dt_conn *c)
     X509_free(c->presented_leaf);
     SSL_SESSION_free(c->new_session);
     OPENSSL_free(c->io_stage);
+    OPENSSL_free(c->out_stage);
     OPENSSL_free(c);
 }
 
@@ -233,17 +234,22 @@ size_t dt_conn_pending_in(dt_conn *c)
     return BIO_ctrl_pending(c->net_in) + (size_t)SSL_pending(c->ssl);
 }
 
+size_t dt_conn_out_staged(dt_conn *c);
+size_t dt_conn_take_staged(dt_conn *c, uint8_t *buf, size_t cap);
+
+/* Ciphertext to send: what the socket path took from the BIO and has not sent yet (it goes
+ * first, dt_conn_io.c), then the output BIO. */
 size_t dt_conn_pending_out(dt_conn *c)
 {
-    return BIO_ctrl_pending(c->net_out);
+    return dt_conn_out_staged(c) + BIO_ctrl_pending(c->net_out);
 }
 
 size_t dt_conn_take_out(dt_conn *c, uint8_t *buf, size_t cap)
 {
-    size_t got = 0;
-    if (cap == 0 || !BIO_read_ex(c->net_out, buf, cap, &got))
-        return 0;
-    return got;
+    size_t got = dt_conn_take_staged(c, buf, cap), more = 0;
+    if (got == cap || !BIO_read_ex(c->net_out, buf + got, cap - got, &more))
+        return got;
+    return got + more;
 }
 
 int dt_conn_handshake(dt_conn *c)

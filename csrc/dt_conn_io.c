@@ -16,7 +16,9 @@
  *   DT_IO_TIMEOUT  timeout_ms passed with nothing moved (timeout_ms 0: nothing was ready).
  *   DT_IO_EOF      the peer closed TCP before any plaintext arrived (not fed to the SSL).
  *   DT_IO_ERRNO    a socket call failed; *err is errno.
- *   DT_IO_EINTR    a signal interrupted a wait: the caller runs its handlers and calls again.
+ *   DT_IO_EINTR    a signal interrupted a wait: the caller runs its handlers and calls again
+ *                  (ciphertext taken for sending and not sent yet stays in c->out_stage and
+ *                  goes first: dt_conn_pending_out and dt_conn_take_out count it too).
  * timeout_ms < 0 waits without limit; the socket may be blocking or not (we never block in
  * recv/send themselves: MSG_DONTWAIT, and poll() for the waits).
  */
@@ -35,11 +37,30 @@
  * enough to stay in the L2 cache between recv() and the decryption that reads it. */
 #define DT_IO_STAGE (4 * (16384 + 256))
 
-static uint8_t *dt_io_stage(dt_conn *c)
+/* The two staging buffers (made at the first call): socket -> SSL and SSL -> socket. */
+static int dt_io_stages(dt_conn *c)
 {
     if (c->io_stage == NULL)
         c->io_stage = OPENSSL_malloc(DT_IO_STAGE);
-    return c->io_stage;
+    if (c->out_stage == NULL)
+        c->out_stage = OPENSSL_malloc(DT_IO_STAGE);
+    return c->io_stage != NULL && c->out_stage != NULL;
+}
+
+size_t dt_conn_out_staged(dt_conn *c)
+{
+    return c->out_len - c->out_off;
+}
+
+size_t dt_conn_take_staged(dt_conn *c, uint8_t *buf, size_t cap)
+{
+    size_t n = c->out_len - c->out_off;
+    if (n > cap)
+        n = cap;
+    if (n)
+        memcpy(buf, c->out_stage + c->out_off, n);
+    c->out_off += n;
+    return n;
 }
 
 static long long dt_now_ms(void)
@@ -72,45 +93,48 @@ static int dt_io_wait(int fd, short events, long long deadline, int *err)
     return DT_IO_ERRNO;
 }
 
-/* Send all ciphertext waiting in the output BIO. */
-static int dt_io_flush(dt_conn *c, int fd, uint8_t *stage, long long deadline, int *err)
+/* Send all ciphertext waiting: first what an earlier call took from the output BIO and could
+ * not send (c->out_stage[out_off..out_len), kept across returns so nothing is lost or
+ * reordered), then the output BIO itself, a staging buffer at a time. */
+static int dt_io_flush(dt_conn *c, int fd, long long deadline, int *err)
 {
-    size_t have, off;
+    size_t have;
     ssize_t r;
     int w;
-    while (BIO_ctrl_pending(c->net_out) > 0) {
-        if (!BIO_read_ex(c->net_out, stage, DT_IO_STAGE, &have)) {
-            ERR_clear_error();
-            return DT_IO_DONE;
-        }
-        off = 0;
-        while (off < have) {
-            r = send(fd, stage + off, have - off, MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (r > 0) {
-                off += (size_t)r;
-                continue;
+    for (;;) {
+        if (c->out_off == c->out_len) {
+            c->out_off = c->out_len = 0;
+            if (BIO_ctrl_pending(c->net_out) == 0)
+                return DT_IO_DONE;
+            if (!BIO_read_ex(c->net_out, c->out_stage, DT_IO_STAGE, &have)) {
+                ERR_clear_error();
+                return DT_IO_DONE;
             }
-            if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                *err = errno;
-                return DT_IO_ERRNO;
-            }
-            /* Ciphertext already taken from the BIO must not be lost across a return: wait
-             * here (a signal only restarts the wait; the timeout still bounds it). */
-            do
-                w = dt_io_wait(fd, POLLOUT, deadline, err);
-            while (w == DT_IO_EINTR);
-            if (w != DT_IO_DONE)
-                return w;
+            c->out_len = have;
         }
+        r = send(fd, c->out_stage + c->out_off, c->out_len - c->out_off,
+                 MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r > 0) {
+            c->out_off += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            return DT_IO_EINTR;
+        if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            *err = errno;
+            return DT_IO_ERRNO;
+        }
+        w = dt_io_wait(fd, POLLOUT, deadline, err);   /* EINTR too: the caller calls again */
+        if (w != DT_IO_DONE)
+            return w;
     }
-    return DT_IO_DONE;
 }
 
 int dt_conn_recv_fd(dt_conn *c, int fd, uint8_t *buf, size_t cap, int timeout_ms,
                     size_t *got, int *ssl_rc, int *err)
 {
     long long deadline = timeout_ms < 0 ? -1 : dt_now_ms() + timeout_ms;
-    uint8_t *stage = dt_io_stage(c);
+    uint8_t *stage;
     size_t n;
     ssize_t r;
     int w;
@@ -118,10 +142,11 @@ int dt_conn_recv_fd(dt_conn *c, int fd, uint8_t *buf, size_t cap, int timeout_ms
     *got = 0;
     *ssl_rc = SSL_ERROR_NONE;
     *err = 0;
-    if (stage == NULL) {
+    if (!dt_io_stages(c)) {
         *err = ENOMEM;
         return DT_IO_ERRNO;
     }
+    stage = c->io_stage;
     for (;;) {
         /* Decrypt what is buffered, straight into the caller's buffer. */
         while (*got < cap) {
@@ -160,9 +185,8 @@ int dt_conn_recv_fd(dt_conn *c, int fd, uint8_t *buf, size_t cap, int timeout_ms
             return DT_IO_ERRNO;
         }
         /* Before waiting: what reading produced must reach the peer first (a KeyUpdate
-         * answer, the warning refusing a renegotiation), or the peer may wait for it too.
-         * The staging buffer is free here: its last contents went into the SSL. */
-        w = dt_io_flush(c, fd, stage, deadline, err);
+         * answer, the warning refusing a renegotiation), or the peer may wait for it too. */
+        w = dt_io_flush(c, fd, deadline, err);
         if (w != DT_IO_DONE)
             return w;
         w = dt_io_wait(fd, POLLIN, deadline, err);
@@ -175,18 +199,17 @@ int dt_conn_send_fd(dt_conn *c, int fd, const uint8_t *buf, size_t len, int time
                     size_t *sent, int *ssl_rc, int *err)
 {
     long long deadline = timeout_ms < 0 ? -1 : dt_now_ms() + timeout_ms;
-    uint8_t *stage = dt_io_stage(c);
     size_t n, step;
     int w;
 
     *sent = 0;
     *ssl_rc = SSL_ERROR_NONE;
     *err = 0;
-    if (stage == NULL) {
+    if (!dt_io_stages(c)) {
         *err = ENOMEM;
         return DT_IO_ERRNO;
     }
-    w = dt_io_flush(c, fd, stage, deadline, err);  /* anything the event path left queued */
+    w = dt_io_flush(c, fd, deadline, err);  /* what an earlier call or the event path left */
     if (w != DT_IO_DONE)
         return w;
     while (*sent < len) {
@@ -200,7 +223,7 @@ int dt_conn_send_fd(dt_conn *c, int fd, const uint8_t *buf, size_t len, int time
             return DT_IO_DONE;
         }
         *sent += n;
-        w = dt_io_flush(c, fd, stage, deadline, err);
+        w = dt_io_flush(c, fd, deadline, err);
         if (w != DT_IO_DONE)
             return w;
     }

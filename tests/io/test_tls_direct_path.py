@@ -278,3 +278,47 @@ def test_key_update_from_openssl_s_server_is_answered(pki, direct, tmp_path):
         server.kill()
         server.wait(TIMEOUT)
         log.close()
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_signal_interrupts_a_blocked_send_and_the_stream_stays_whole(pki, direct):
+    """A send blocked on a peer that does not read gives way to a signal handler at once (not
+    after the socket timeout); ciphertext already taken for sending is kept and goes out
+    first when the connection goes on: the peer, reading again, gets valid records up to our
+    close_notify."""
+    import signal
+    go, outcome = threading.Event(), {}
+
+    def late_reader(s):
+        go.wait(TIMEOUT)
+        total = 0
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+        outcome["bytes"] = total
+
+    peer = PythonPeer(pki, late_reader)
+    tls = connect(pki, peer.port, direct)
+
+    def alarm(signum, frame):
+        raise Interrupted()
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    try:
+        started = time.monotonic()
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(Interrupted):
+            tls.sendall(bytes(256 << 20))
+        assert time.monotonic() - started < 3
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    go.set()
+    tls.close(timeout=TIMEOUT)
+    peer.join()   # an SSL error on the peer's side (a torn record) would be raised here
+    assert outcome["bytes"] > 0

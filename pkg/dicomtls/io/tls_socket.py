@@ -49,6 +49,7 @@ class TLSSocket:
         self.tap = tap
         self._plaintext = memoryview(b"")  # decrypted, not read yet: a view of ``_chunk``
         self._chunk = b""                  # the engine's last ApplicationData buffer
+        self._unsent = memoryview(b"")     # ciphertext taken from the engine, not sent yet
         self._peer_closed = False
         self._failed = False  # a fatal error happened: no close_notify, our side is shut
         self._error: Optional[BaseException] = None  # met while looking ahead; raised by a read
@@ -67,13 +68,20 @@ class TLSSocket:
 
     # ---- the engine and the socket ---------------------------------------------------------
     def _flush(self):
-        out = self.conn.data_to_send()
-        if out:
+        """Send what the engine has queued. What a failed or interrupted send (a timeout, a
+        signal handler's exception) left unsent is kept and goes first next time: it is the
+        rest of a record, and anything sent before it would tear the stream."""
+        if not self._unsent:
+            self._unsent = memoryview(self.conn.data_to_send())
+        while self._unsent:
             try:
-                self.sock.sendall(out)
+                n = self.sock.send(self._unsent)
             except OSError as exc:
                 raise self._why_the_socket_failed(
                     ConnectionClosedError(f"sending to the peer failed: {exc}")) from exc
+            self._unsent = self._unsent[n:]
+            if not self._unsent:
+                self._unsent = memoryview(self.conn.data_to_send())
 
     def _fill(self, wait: bool = True, deadline: Optional[float] = None) -> None:
         """One read from the socket into the engine. ``wait=False``: BlockingIOError instead of
@@ -265,7 +273,7 @@ class TLSSocket:
         in C (``recv_into_socket``/``send_to_socket``): the engine offers it, the handshake is
         done, nothing is pending here and no tap has to see the bytes."""
         return (self.tap is None and self._error is None and not self._peer_closed
-                and not self._failed and self.conn.session is not None
+                and not self._failed and not self._unsent and self.conn.session is not None
                 and hasattr(self.conn, "recv_into_socket"))
 
     def _timeout_ms(self, wait: bool) -> int:

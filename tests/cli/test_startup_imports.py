@@ -20,14 +20,14 @@ import dicomtls
 
 #: Never loaded to build the parser: pydicom, the DICOM layers, the TLS engines and configuration,
 #: the scanner, storage, Q/R, the N-services, the LEADTOOLS facade, --config's TOML parser.
-HEAVY = ("pydicom", "dicomtls.ul", "dicomtls.dimse", "dicomtls.io.association_runner",
+HEAVY = ("pydicom", "dicomtls.tls.profiles", "dicomtls.ul", "dicomtls.dimse", "dicomtls.io.association_runner",
          "dicomtls.io.server", "dicomtls.io.gate", "dicomtls.io.tls_socket", "dicomtls.tls.config",
          "dicomtls.tls.connection", "dicomtls.tls.engines", "dicomtls._binding",
          "dicomtls.crypto", "dicomtls.scan", "dicomtls.storage", "dicomtls.qr",
          "dicomtls.nservices", "dicomtls.ldicomnet", "tomllib", "concurrent.futures")
 
 #: What a plain-TCP `dicomtls echo` must not load even while it runs.
-NOT_FOR_PLAIN_ECHO = ("pydicom", "dicomtls.tls.config", "dicomtls.tls.connection",
+NOT_FOR_PLAIN_ECHO = ("pydicom", "dicomtls.tls.profiles", "dicomtls.tls.suites", "dicomtls.tls.config", "dicomtls.tls.connection",
                       "dicomtls.tls.engines", "dicomtls._binding", "dicomtls.io.tls_socket",
                       "dicomtls.io.server", "dicomtls.storage", "dicomtls.scan", "dicomtls.qr",
                       "dicomtls.nservices", "dicomtls.ldicomnet", "tomllib")
@@ -97,6 +97,14 @@ def test_plain_echo_runs_without_tls_or_pydicom(port):
     finally:
         server.kill()
         server.communicate()
+
+
+def test_parser_profile_names_are_the_profiles():
+    """``cli.tls_options`` repeats the profile names so the parser needs no suite registry."""
+    from dicomtls.cli.tls_options import DEFAULT_PROFILE, PROFILE_NAMES
+    from dicomtls.tls import profiles
+    assert PROFILE_NAMES == tuple(profiles.PROFILES)
+    assert DEFAULT_PROFILE == profiles.DEFAULT_PROFILE
 
 
 def test_parser_limit_defaults_are_connection_limits_defaults():

@@ -12,13 +12,17 @@ import dataclasses
 import json
 import sys
 
-from ..tls.profiles import DEFAULT_PROFILE, get_profile
 from ..errors import alert_name
 from ..tls.versions import TLSVersion
 from .options import bounded
-from .tls_options import add_tls_options, config_from_args
+from .tls_options import DEFAULT_PROFILE, add_tls_options, config_from_args
 
 VERSION_NAMES = {v.short: v for v in TLSVersion}
+
+
+def _profile_suites(name: str):
+    from ..tls.profiles import get_profile   # the suite registry: only when a scan runs
+    return get_profile(name).all_suites
 
 
 def parse_versions(text: str) -> tuple[TLSVersion, ...]:
@@ -86,7 +90,7 @@ def cmd_scan(args) -> int:
     if not versions:
         args._parser.error("--versions and --min-version/--max-version leave no version to probe")
     suites = parse_cipher_list(args.cipher) or (
-        get_profile(args.profile).all_suites if args.profile else None)
+        _profile_suites(args.profile) if args.profile else None)
     report = scan(args.host, args.port, _client_config(args), versions, suites, args.timeout,
                   engine=args.engine, parallel=args.parallel, max_time=args.max_time,
                   server_name=args.server_name)

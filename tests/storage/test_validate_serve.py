@@ -159,6 +159,18 @@ def _serve_once(out, *extra):
     return proc, int(match.group(1))
 
 
+def _store_through_serve_once(out, src, *extra):
+    """`dicomtls store` of ``src`` to `serve --once` with ``extra`` options: (the store
+    summary, serve's JSON record)."""
+    serve, port = _serve_once(out, *extra)
+    try:
+        summary = store("127.0.0.1", port, [src], timeout=20)
+        assert serve.wait(20) == 0
+        return summary, json.loads(serve.stdout.read())
+    finally:
+        serve.kill()
+
+
 @pytest.mark.parametrize("validate", [None, "structure", "none"])
 def test_cli_serve_validate(tmp_path, validate):
     """`serve` validates by default; `--validate none` publishes the truncated object as
@@ -166,13 +178,8 @@ def test_cli_serve_validate(tmp_path, validate):
     src = tmp_path / "truncated.dcm"
     truncated_object(src)
     out = tmp_path / "out"
-    serve, port = _serve_once(out, *(["--validate", validate] if validate else []))
-    try:
-        summary = store("127.0.0.1", port, [src], timeout=20)
-        assert serve.wait(20) == 0
-        served = json.loads(serve.stdout.read())
-    finally:
-        serve.kill()
+    summary, served = _store_through_serve_once(
+        out, src, *(["--validate", validate] if validate else []))
     (r,) = summary.results
     if validate == "none":
         assert r.ok and served["stored"] == 1
@@ -195,13 +202,7 @@ def test_cli_serve_ignore_answers_but_writes_nothing(tmp_path):
     make_object(src / "small.dcm", 20_000)
     truncated_object(src / "truncated.dcm")
     out = tmp_path / "out"
-    serve, port = _serve_once(out, "--ignore")
-    try:
-        summary = store("127.0.0.1", port, [src], timeout=20)
-        assert serve.wait(20) == 0
-        served = json.loads(serve.stdout.read())
-    finally:
-        serve.kill()
+    summary, served = _store_through_serve_once(out, src, "--ignore")
     by_name = {os.path.basename(r.path): r for r in summary.results}
     assert by_name["big.dcm"].ok and by_name["small.dcm"].ok
     assert by_name["truncated.dcm"].status == 0xC000

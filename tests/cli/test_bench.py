@@ -151,3 +151,27 @@ def test_compare_reports_missing_and_extra(tmp_path):
     assert identical == 1
     assert problems == [f"{read_meta(sources[1]).sop_instance_uid}: not stored",
                         f"{read_meta(extra).sop_instance_uid}: stored, never sent"]
+
+
+def test_table_runs_bench_all_with_the_arguments_after_table():
+    """`dicomtls bench table ARGS` is the source checkout's benchmarks/bench_all.py with ARGS:
+    here the association-rate rows only, 3 associations each, for all three stacks (DCMTK and
+    pynetdicom are installed by .ci/setup; bench_all fails, not skips, without them)."""
+    from dicomtls.cli.bench.command import bench_all_script
+    assert bench_all_script() == Path(__file__).resolve().parents[2] / "benchmarks" / "bench_all.py"
+    proc = run("bench", "table", "--quick", "--only", "rate", "--rate", "3", timeout=300)
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| rate 3 assoc")]
+    assert [row.split("|")[2].strip() for row in rows] == ["plain", "TLS 1.2", "TLS 1.3"]
+    for row in rows:   # a number in the dicomtls, DCMTK and pynetdicom columns
+        assert all(float(cell.split()[0]) > 0 for cell in row.split("|")[4:7]), row
+
+
+def test_table_help_of_bench_all_after_a_double_dash():
+    proc = run("bench", "table", "--", "--help", timeout=60)
+    assert proc.returncode == 0 and "--bulk-count" in proc.stdout, proc.stderr
+
+
+def test_unknown_arguments_are_still_usage_errors():
+    proc = run("echo", "127.0.0.1", "11112", "--no-such-option", timeout=60)
+    assert proc.returncode == 2 and "unrecognized arguments: --no-such-option" in proc.stderr

@@ -49,7 +49,13 @@ def main(argv=None) -> int:
         except ConfigFileError as exc:
             sys.stderr.write(f"dicomtls: {exc}\n")
             return 2
-    args = parser.parse_args(argv)
+    # A command that hands its arguments to another program (`bench table`) takes the ones
+    # this parser does not know; any other command gets argparse's usual error for them.
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "passes_through", False):
+        args.table_args = extra[1:] if extra[:1] == ["--"] else extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # The config already logs legacy choices; a second copy as a Python warning is noise here.

@@ -74,6 +74,19 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.set_defaults(func=_run_store, _parser=p)
 
+    p = kinds.add_parser(
+        "table", help="the whole comparison table beside DCMTK and pynetdicom (source checkout)",
+        description="Runs benchmarks/bench_all.py of the source checkout this dicomtls comes "
+                    "from, with the arguments after `table` (e.g. --quick; `dicomtls bench "
+                    "table -- --help` lists them): bulk, bulk to SCPs "
+                    "writing nothing, small objects, a 16 KB-PDU peer and association rate, for "
+                    "dicomtls, DCMTK and pynetdicom, plain and TLS 1.2/1.3, one Markdown table. "
+                    "It needs DCMTK, pynetdicom and GNU time, and a checkout: the benchmark "
+                    "scripts are not part of an installed wheel.")
+    # Every argument after `table` goes to bench_all.py (main passes on what it does not
+    # know when the command sets ``passes_through``): its options are defined there only.
+    p.set_defaults(func=_run_table, _parser=p, passes_through=True, table_args=[])
+
 
 # Imported when run, not at start-up: every other dicomtls command pays for what main imports.
 def _run_tls(args) -> int:
@@ -84,6 +97,26 @@ def _run_tls(args) -> int:
 def _run_store(args) -> int:
     from .store import cmd_bench_store
     return cmd_bench_store(args)
+
+
+def bench_all_script():
+    """benchmarks/bench_all.py of the checkout the package was imported from, or None."""
+    import os
+    from pathlib import Path
+    here = Path(__file__).resolve()
+    script = here.parents[4] / "benchmarks" / "bench_all.py"   # <root>/pkg/dicomtls/cli/bench
+    return script if script.is_file() and os.access(script, os.R_OK) else None
+
+
+def _run_table(args) -> int:
+    import subprocess
+    import sys
+    script = bench_all_script()
+    if script is None:
+        sys.stderr.write("dicomtls bench table: benchmarks/bench_all.py not found: run it from a "
+                         "source checkout (the benchmarks are not installed with the package)\n")
+        return 1
+    return subprocess.call([sys.executable, str(script), *args.table_args])
 
 
 # -- shared by both benchmarks -------------------------------------------------------------------

@@ -12,7 +12,7 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Compiled as one unit, in this order (dt_hscrypto.c builds record states from dt_record.c).
-C_FILES = ("dt_conn.c", "dt_conn_io.c", "dt_keys.c", "dt_record.c", "dt_record_open.c", "dt_hscrypto.c")
+C_FILES = ("dt_outq.c", "dt_conn.c", "dt_conn_io.c", "dt_keys.c", "dt_record.c", "dt_record_open.c", "dt_hscrypto.c")
 # Declarations of the own-engine C helpers, one file per C source, appended to CDEF.
 CDEF_FILES = ("cdef_record.h", "cdef_hscrypto.h")
 
@@ -271,7 +271,7 @@ PREAMBLE = r"""
 typedef struct dt_conn {
     SSL *ssl;
     BIO *net_in;             /* ciphertext from the peer; owned by ssl */
-    BIO *net_out;            /* ciphertext to the peer; owned by ssl */
+    BIO *net_out;            /* ciphertext to the peer (dt_outq.c); owned by ssl */
     int alert_sent, alert_sent_level;
     int alert_received, alert_received_level;
     int verify_error, verify_depth;
@@ -281,8 +281,9 @@ typedef struct dt_conn {
     SSL_SESSION *new_session;  /* client: the latest resumable session libssl gave us (owned) */
     void *py_handle;         /* cffi handle of the Python connection (kept alive there) */
     uint8_t *io_stage;       /* dt_conn_io.c: socket -> SSL staging buffer (owned, made on use) */
-    uint8_t *out_stage;      /* dt_conn_io.c: SSL -> socket staging buffer (owned, made on use) */
-    size_t out_off, out_len; /* out_stage[out_off..out_len): taken from net_out, not sent yet */
+    uint8_t *outq;           /* dt_outq.c: ciphertext not sent yet, outq[outq_off..outq_len) */
+    size_t outq_off, outq_len, outq_cap;
+    int out_fd;              /* >= 0 while the socket path runs: net_out sends to it directly */
 } dt_conn;
 
 /* cffi defines the extern "Python" callbacks later in this file, as static functions. */

@@ -1,5 +1,6 @@
 /*
- * libssl pump over two memory BIOs: the sans-IO core of the libssl engine.
+ * libssl pump over a memory BIO (input) and an output queue (dt_outq.c): the sans-IO core of
+ * the libssl engine.
  *
  * Python feeds received ciphertext with dt_conn_feed(), drives the handshake, reads and writes
  * application data in large runs (one C call for a whole buffer: cffi drops the GIL around it), and
@@ -14,7 +15,7 @@ int dt_init(void)
 {
     if (dt_conn_ex_index < 0)
         dt_conn_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    return dt_conn_ex_index >= 0;
+    return dt_conn_ex_index >= 0 && dt_outq_init();
 }
 
 static dt_conn *dt_conn_of(const SSL *ssl)
@@ -173,7 +174,8 @@ dt_conn *dt_conn_new(SSL_CTX *ctx, int server, void *py_handle, int py_verify, i
     c->py_keylog = py_keylog;
     c->ssl = SSL_new(ctx);
     c->net_in = BIO_new(BIO_s_mem());
-    c->net_out = BIO_new(BIO_s_mem());
+    c->out_fd = -1;
+    c->net_out = dt_outq_new(c);   /* dt_outq.c: a queue that can send straight to the socket */
     if (c->ssl == NULL || c->net_in == NULL || c->net_out == NULL)
         goto fail;
     /* An empty input BIO means "no data yet", not EOF, until dt_conn_feed_eof(). */
@@ -207,7 +209,7 @@ void dt_conn_free(dt_conn *c)
     X509_free(c->presented_leaf);
     SSL_SESSION_free(c->new_session);
     OPENSSL_free(c->io_stage);
-    OPENSSL_free(c->out_stage);
+    OPENSSL_free(c->outq);
     OPENSSL_free(c);
 }
 
@@ -234,22 +236,21 @@ size_t dt_conn_pending_in(dt_conn *c)
     return BIO_ctrl_pending(c->net_in) + (size_t)SSL_pending(c->ssl);
 }
 
-size_t dt_conn_out_staged(dt_conn *c);
-size_t dt_conn_take_staged(dt_conn *c, uint8_t *buf, size_t cap);
-
-/* Ciphertext to send: what the socket path took from the BIO and has not sent yet (it goes
- * first, dt_conn_io.c), then the output BIO. */
+/* Ciphertext to send: the output queue (dt_outq.c), oldest bytes first. */
 size_t dt_conn_pending_out(dt_conn *c)
 {
-    return dt_conn_out_staged(c) + BIO_ctrl_pending(c->net_out);
+    return c->outq_len - c->outq_off;
 }
 
 size_t dt_conn_take_out(dt_conn *c, uint8_t *buf, size_t cap)
 {
-    size_t got = dt_conn_take_staged(c, buf, cap), more = 0;
-    if (got == cap || !BIO_read_ex(c->net_out, buf + got, cap - got, &more))
-        return got;
-    return got + more;
+    size_t n = c->outq_len - c->outq_off;
+    if (n > cap)
+        n = cap;
+    if (n)
+        memcpy(buf, c->outq + c->outq_off, n);
+    c->outq_off += n;
+    return n;
 }
 
 int dt_conn_handshake(dt_conn *c)

@@ -3,11 +3,12 @@
  * between the caller and the socket, with the GIL released (cffi drops it around every call),
  * instead of a Python round trip per read, feed, decrypt and copy.
  *
- * The SSL keeps its memory BIOs: the sans-IO path (dt_conn_feed / dt_conn_read / take_out) and
- * this one see the same state and may alternate, e.g. ciphertext the handshake already buffered
- * is decrypted here first, and a close_notify or alert found here is left for the event path.
- * Socket bytes pass through a small staging buffer owned by the dt_conn (allocated at the
- * first call, so a connection that never carries data costs nothing).
+ * The SSL keeps its input memory BIO and output queue: the sans-IO path (dt_conn_feed /
+ * dt_conn_read / take_out) and this one see the same state and may alternate, e.g. ciphertext
+ * the handshake already buffered is decrypted here first, and a close_notify or alert found
+ * here is left for the event path. Received bytes pass through a small staging buffer owned
+ * by the dt_conn (made at the first call: a connection that never carries data costs
+ * nothing); sent records go from libssl to the socket directly (dt_outq.c).
  *
  * Outcomes (return value):
  *   DT_IO_DONE     *ssl_rc is the SSL_get_error() code that ended the loop (SSL_ERROR_NONE: the
@@ -17,8 +18,8 @@
  *   DT_IO_EOF      the peer closed TCP before any plaintext arrived (not fed to the SSL).
  *   DT_IO_ERRNO    a socket call failed; *err is errno.
  *   DT_IO_EINTR    a signal interrupted a wait: the caller runs its handlers and calls again
- *                  (ciphertext taken for sending and not sent yet stays in c->out_stage and
- *                  goes first: dt_conn_pending_out and dt_conn_take_out count it too).
+ *                  (ciphertext not sent yet stays in the output queue, dt_outq.c, and goes
+ *                  first: dt_conn_pending_out and dt_conn_take_out count it too).
  * timeout_ms < 0 waits without limit; the socket may be blocking or not (we never block in
  * recv/send themselves: MSG_DONTWAIT, and poll() for the waits).
  */
@@ -36,31 +37,15 @@
 /* Four full TLS records per socket call: fewer system calls than one record, and still small
  * enough to stay in the L2 cache between recv() and the decryption that reads it. */
 #define DT_IO_STAGE (4 * (16384 + 256))
+/* Plaintext per SSL_write of the socket path: four full records. */
+#define DT_IO_SEND_STEP (4 * 16384)
 
-/* The two staging buffers (made at the first call): socket -> SSL and SSL -> socket. */
-static int dt_io_stages(dt_conn *c)
+/* The input staging buffer (made at the first call): socket -> SSL. */
+static int dt_io_stage(dt_conn *c)
 {
     if (c->io_stage == NULL)
         c->io_stage = OPENSSL_malloc(DT_IO_STAGE);
-    if (c->out_stage == NULL)
-        c->out_stage = OPENSSL_malloc(DT_IO_STAGE);
-    return c->io_stage != NULL && c->out_stage != NULL;
-}
-
-size_t dt_conn_out_staged(dt_conn *c)
-{
-    return c->out_len - c->out_off;
-}
-
-size_t dt_conn_take_staged(dt_conn *c, uint8_t *buf, size_t cap)
-{
-    size_t n = c->out_len - c->out_off;
-    if (n > cap)
-        n = cap;
-    if (n)
-        memcpy(buf, c->out_stage + c->out_off, n);
-    c->out_off += n;
-    return n;
+    return c->io_stage != NULL;
 }
 
 static long long dt_now_ms(void)
@@ -93,29 +78,17 @@ static int dt_io_wait(int fd, short events, long long deadline, int *err)
     return DT_IO_ERRNO;
 }
 
-/* Send all ciphertext waiting: first what an earlier call took from the output BIO and could
- * not send (c->out_stage[out_off..out_len), kept across returns so nothing is lost or
- * reordered), then the output BIO itself, a staging buffer at a time. */
+/* Send all ciphertext queued in the output queue (dt_outq.c): what the socket did not take
+ * at once, and what the event path queued. It stays queued across any return, in order. */
 static int dt_io_flush(dt_conn *c, int fd, long long deadline, int *err)
 {
-    size_t have;
     ssize_t r;
     int w;
-    for (;;) {
-        if (c->out_off == c->out_len) {
-            c->out_off = c->out_len = 0;
-            if (BIO_ctrl_pending(c->net_out) == 0)
-                return DT_IO_DONE;
-            if (!BIO_read_ex(c->net_out, c->out_stage, DT_IO_STAGE, &have)) {
-                ERR_clear_error();
-                return DT_IO_DONE;
-            }
-            c->out_len = have;
-        }
-        r = send(fd, c->out_stage + c->out_off, c->out_len - c->out_off,
+    while (c->outq_off < c->outq_len) {
+        r = send(fd, c->outq + c->outq_off, c->outq_len - c->outq_off,
                  MSG_DONTWAIT | MSG_NOSIGNAL);
         if (r > 0) {
-            c->out_off += (size_t)r;
+            c->outq_off += (size_t)r;
             continue;
         }
         if (r < 0 && errno == EINTR)
@@ -128,10 +101,12 @@ static int dt_io_flush(dt_conn *c, int fd, long long deadline, int *err)
         if (w != DT_IO_DONE)
             return w;
     }
+    c->outq_off = c->outq_len = 0;
+    return DT_IO_DONE;
 }
 
-int dt_conn_recv_fd(dt_conn *c, int fd, uint8_t *buf, size_t cap, int timeout_ms,
-                    size_t *got, int *ssl_rc, int *err)
+static int dt_recv_fd(dt_conn *c, int fd, uint8_t *buf, size_t cap, int timeout_ms,
+                      size_t *got, int *ssl_rc, int *err)
 {
     long long deadline = timeout_ms < 0 ? -1 : dt_now_ms() + timeout_ms;
     uint8_t *stage;
@@ -142,7 +117,7 @@ int dt_conn_recv_fd(dt_conn *c, int fd, uint8_t *buf, size_t cap, int timeout_ms
     *got = 0;
     *ssl_rc = SSL_ERROR_NONE;
     *err = 0;
-    if (!dt_io_stages(c)) {
+    if (!dt_io_stage(c)) {
         *err = ENOMEM;
         return DT_IO_ERRNO;
     }
@@ -195,8 +170,8 @@ int dt_conn_recv_fd(dt_conn *c, int fd, uint8_t *buf, size_t cap, int timeout_ms
     }
 }
 
-int dt_conn_send_fd(dt_conn *c, int fd, const uint8_t *buf, size_t len, int timeout_ms,
-                    size_t *sent, int *ssl_rc, int *err)
+static int dt_send_fd(dt_conn *c, int fd, const uint8_t *buf, size_t len, int timeout_ms,
+                      size_t *sent, int *ssl_rc, int *err)
 {
     long long deadline = timeout_ms < 0 ? -1 : dt_now_ms() + timeout_ms;
     size_t n, step;
@@ -205,19 +180,16 @@ int dt_conn_send_fd(dt_conn *c, int fd, const uint8_t *buf, size_t len, int time
     *sent = 0;
     *ssl_rc = SSL_ERROR_NONE;
     *err = 0;
-    if (!dt_io_stages(c)) {
-        *err = ENOMEM;
-        return DT_IO_ERRNO;
-    }
     w = dt_io_flush(c, fd, deadline, err);  /* what an earlier call or the event path left */
     if (w != DT_IO_DONE)
         return w;
     while (*sent < len) {
-        /* Encrypt about one staging buffer at a time, so the ciphertext is still in the cache
-         * when send() copies it, and the output BIO never grows past that. */
+        /* Encrypt a few records at a time: they go to the socket as libssl writes them
+         * (dt_outq.c), still in the cache, and what the socket refuses queues no more than
+         * this before the flush below waits for room. */
         step = len - *sent;
-        if (step > DT_IO_STAGE - 1024)
-            step = DT_IO_STAGE - 1024;
+        if (step > DT_IO_SEND_STEP)
+            step = DT_IO_SEND_STEP;
         if (!SSL_write_ex(c->ssl, buf + *sent, step, &n)) {
             *ssl_rc = SSL_get_error(c->ssl, 0);
             return DT_IO_DONE;
@@ -228,4 +200,25 @@ int dt_conn_send_fd(dt_conn *c, int fd, const uint8_t *buf, size_t len, int time
             return w;
     }
     return DT_IO_DONE;
+}
+
+/* The public calls: the output queue sends straight to fd while they run (dt_outq.c). */
+int dt_conn_recv_fd(dt_conn *c, int fd, uint8_t *buf, size_t cap, int timeout_ms,
+                    size_t *got, int *ssl_rc, int *err)
+{
+    int rc;
+    c->out_fd = fd;
+    rc = dt_recv_fd(c, fd, buf, cap, timeout_ms, got, ssl_rc, err);
+    c->out_fd = -1;
+    return rc;
+}
+
+int dt_conn_send_fd(dt_conn *c, int fd, const uint8_t *buf, size_t len, int timeout_ms,
+                    size_t *sent, int *ssl_rc, int *err)
+{
+    int rc;
+    c->out_fd = fd;
+    rc = dt_send_fd(c, fd, buf, len, timeout_ms, sent, ssl_rc, err);
+    c->out_fd = -1;
+    return rc;
 }

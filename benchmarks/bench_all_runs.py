@@ -13,6 +13,7 @@ import time
 
 from bench_store import (DCMTK_MAX_PDU, STORESCP, STORESCU, Child, _check_out, _dcmtk_tls,
                          _fresh, _tail, free_port, wait_listening, warm_pages)
+from bench_tls_transfer import run_ours
 
 ECHOSCU = "/usr/bin/echoscu"
 PEERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_all_peers.py")
@@ -171,34 +172,11 @@ def run_store(s: Setup, scu, scp, transport, files, src, nbytes, *, pdu16=False,
 
 def run_raw_tls(s: Setup, transport, nbytes, suite) -> Result:
     """``dicomtls tls-client --send-bytes`` -> ``tls-server --sink`` on the suite the bulk rows
-    negotiated: two processes, no DICOM, nothing written; seconds = the server's time inside
-    the connection (what the bulk rows' "inside the association" is compared with)."""
-    port = free_port()
-    p = s.pki
-    common = ["--ca", str(p.ca_cert), "--min-version", transport, "--max-version", transport,
-              "--cipher", suite]
-    log = s.path("raw-server.log")
-    with open(log, "w") as f:
-        server = Child(CLI + ["tls-server", str(port), "--bind", "127.0.0.1", "--once", "--sink",
-                              "--json", "--cert", str(p.server_cert), "--key",
-                              str(p.server_key)] + common,
-                       stdout=subprocess.PIPE, stderr=f, rss_file=s.path("raw-server.rss"))
-    try:
-        wait_listening(server, port, log)
-        client = Child(CLI + ["tls-client", "127.0.0.1", str(port), "--send-bytes", str(nbytes),
-                              "--json", "--cert", str(p.client_cert), "--key",
-                              str(p.client_key)] + common,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       rss_file=s.path("raw-client.rss"))
-        client.wait(s.timeout)
-        server.wait(60)
-        out = server.proc.stdout.read()
-    finally:
-        server.kill()
-    record = json.loads(out.strip().splitlines()[-1])
-    if record.get("bytes_received") != nbytes:
-        raise RuntimeError(f"raw TLS transfer: {record}")
-    return Result(record["seconds"], protocol=record.get("cipher_suite"))
+    negotiated (bench_tls_transfer.run_ours): two processes, no DICOM, nothing written;
+    seconds = the server's time inside the connection (what the rows' "inside the
+    association" is compared with)."""
+    mb_per_s = run_ours(s.pki, 0, transport, suite, nbytes=nbytes)
+    return Result(nbytes / 1e6 / mb_per_s, protocol=suite)
 
 
 # -- association rate ----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import dicomtls
 from dicomtls.errors import ConnectionClosedError, TLSError
 from dicomtls.io import tls_socket
 
-from conftest import require_binary, wait_for_port
+from conftest import free_port, require_binary, wait_for_port
 
 TIMEOUT = 10
 
@@ -236,7 +236,6 @@ def test_key_update_from_openssl_s_server_is_answered(pki, direct, tmp_path):
     a direct read takes it in and our KeyUpdate goes back at once (reading produced output),
     and data flows both ways under the new keys."""
     openssl = require_binary("openssl")
-    from conftest import free_port
     port = free_port()
     log = open(tmp_path / "s_server.log", "w+")
     server = subprocess.Popen(

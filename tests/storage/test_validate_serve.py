@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 
@@ -24,7 +23,8 @@ from dicomtls.storage.part10 import read_dataset, read_meta, write_part10
 from dicomtls.storage.scp import StorageServer, StorageService, safe_filename
 from dicomtls.storage.scu import store
 
-from test_store import SECONDARY_CAPTURE, make_object  # this directory is on sys.path
+from test_serve_lifecycle import start_serve  # this directory is on sys.path
+from test_store import SECONDARY_CAPTURE, make_object
 from test_structure import HEAD, NAME, PIXEL_DATA, ex
 
 EXPLICIT = "1.2.840.10008.1.2.1"
@@ -149,14 +149,8 @@ def test_validate_must_be_known(tmp_path):
 
 
 def _serve_once(out, *extra):
-    proc = subprocess.Popen(CLI + ["serve", "0", "--out", str(out), "--once", "--json", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stderr.readline()
-    match = re.search(r"127\.0\.0\.1:(\d+)", line)
-    if match is None:
-        proc.kill()
-        raise AssertionError(f"serve did not start: {line}{proc.stderr.read()}")
-    return proc, int(match.group(1))
+    proc, port, _line = start_serve(out, "--once", *extra)
+    return proc, port
 
 
 def _store_through_serve_once(out, src, *extra):

@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     # this parser does not know; any other command gets argparse's usual error for them.
     args, extra = parser.parse_known_args(argv)
     if extra and getattr(args, "passes_through", False):
-        args.table_args = extra[1:] if extra[:1] == ["--"] else extra
+        args.passed_args = extra[1:] if extra[:1] == ["--"] else extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)

@@ -85,7 +85,7 @@ def add_parsers(sub) -> None:
                     "scripts are not part of an installed wheel.")
     # Every argument after `table` goes to bench_all.py (main passes on what it does not
     # know when the command sets ``passes_through``): its options are defined there only.
-    p.set_defaults(func=_run_table, _parser=p, passes_through=True, table_args=[])
+    p.set_defaults(func=_run_table, _parser=p, passes_through=True, passed_args=[])
 
 
 # Imported when run, not at start-up: every other dicomtls command pays for what main imports.
@@ -116,7 +116,7 @@ def _run_table(args) -> int:
         sys.stderr.write("dicomtls bench table: benchmarks/bench_all.py not found: run it from a "
                          "source checkout (the benchmarks are not installed with the package)\n")
         return 1
-    return subprocess.call([sys.executable, str(script), *args.table_args])
+    return subprocess.call([sys.executable, str(script), *args.passed_args])
 
 
 # -- shared by both benchmarks -------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Run under valgrind by .ci/valgrind: the C socket data path (both directions, over a socket
-pair, three rounds of 3 MiB) and multi-block sealing, each checked byte for byte."""
+"""Run under valgrind by .ci/valgrind: the C socket data paths of both engines (both directions,
+over a socket pair, three rounds of 3 MiB each: libssl TLS 1.3, own engine AES-CBC MtE and
+AES-GCM) and multi-block sealing, each checked byte for byte."""
 import os, socket, sys, threading
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pkg"))
 import dicomtls
@@ -7,17 +8,22 @@ from dicomtls.io import tls_socket
 from dicomtls.crypto.devpki import create_dev_pki
 from dicomtls.tls.own.record import RecordState
 pki = create_dev_pki(os.path.join(sys.argv[1], "pki"))
-def cfg(role):
+STACKS = [dict(engine="libssl"),
+          dict(engine="dicomtls", ciphers=["TLS_RSA_WITH_AES_128_CBC_SHA"], encrypt_then_mac=False),
+          dict(engine="dicomtls", ciphers=["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"])]
+def cfg(role, stack):
     cert, key = (pki.server_cert, pki.server_key) if role == "server" else (pki.client_cert, pki.client_key)
-    return dicomtls.TLSConfig.from_profile(certificate=str(cert), private_key=str(key), ca_file=str(pki.ca_cert), engine="libssl")
-for rounds in range(3):
+    return dicomtls.TLSConfig.from_profile(certificate=str(cert), private_key=str(key), ca_file=str(pki.ca_cert), **stack)
+for rounds in range(3 * len(STACKS)):
+    stack = STACKS[rounds % len(STACKS)]
     a, b = socket.socketpair()
     out = {}
-    t = threading.Thread(target=lambda: out.setdefault("s", tls_socket.server_handshake(b, cfg("server"), timeout=30)))
+    t = threading.Thread(target=lambda: out.setdefault("s", tls_socket.server_handshake(b, cfg("server", stack), timeout=30)))
     t.start()
-    c = tls_socket.client_handshake(a, cfg("client"), server_name="127.0.0.1", timeout=30)
+    c = tls_socket.client_handshake(a, cfg("client", stack), server_name="127.0.0.1", timeout=30)
     t.join()
     s = out["s"]
+    assert c._direct() and s._direct() and c.conn.engine == s.conn.engine
     data = os.urandom(3 << 20)
     got = bytearray()
     def reader():

@@ -78,17 +78,32 @@ static int dt_io_wait(int fd, short events, long long deadline, int *err)
     return DT_IO_ERRNO;
 }
 
-/* Send all ciphertext queued in the output queue (dt_outq.c): what the socket did not take
- * at once, and what the event path queued. It stays queued across any return, in order. */
-static int dt_io_flush(dt_conn *c, int fd, long long deadline, int *err)
+/* The outcome of a recv() that returned r <= 0 with nothing received yet: DT_IO_EOF, EINTR or
+ * ERRNO, or -1 when the socket just has nothing now (wait for it). Shared with dt_rec_io.c. */
+static int dt_io_recv_outcome(ssize_t r, int *err)
+{
+    if (r == 0)
+        return DT_IO_EOF;
+    if (errno == EINTR)
+        return DT_IO_EINTR;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        *err = errno;
+        return DT_IO_ERRNO;
+    }
+    return -1;
+}
+
+/* Send buf[*off, len) to fd, advancing *off; DT_IO_DONE once all is sent, else TIMEOUT, EINTR
+ * (the caller runs its signal handlers and calls again) or ERRNO. Shared with dt_rec_io.c. */
+static int dt_io_send_all(int fd, const uint8_t *buf, size_t *off, size_t len,
+                          long long deadline, int *err)
 {
     ssize_t r;
     int w;
-    while (c->outq_off < c->outq_len) {
-        r = send(fd, c->outq + c->outq_off, c->outq_len - c->outq_off,
-                 MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (*off < len) {
+        r = send(fd, buf + *off, len - *off, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (r > 0) {
-            c->outq_off += (size_t)r;
+            *off += (size_t)r;
             continue;
         }
         if (r < 0 && errno == EINTR)
@@ -97,12 +112,21 @@ static int dt_io_flush(dt_conn *c, int fd, long long deadline, int *err)
             *err = errno;
             return DT_IO_ERRNO;
         }
-        w = dt_io_wait(fd, POLLOUT, deadline, err);   /* EINTR too: the caller calls again */
+        w = dt_io_wait(fd, POLLOUT, deadline, err);
         if (w != DT_IO_DONE)
             return w;
     }
-    c->outq_off = c->outq_len = 0;
     return DT_IO_DONE;
+}
+
+/* Send all ciphertext queued in the output queue (dt_outq.c): what the socket did not take
+ * at once, and what the event path queued. It stays queued across any return, in order. */
+static int dt_io_flush(dt_conn *c, int fd, long long deadline, int *err)
+{
+    int w = dt_io_send_all(fd, c->outq, &c->outq_off, c->outq_len, deadline, err);
+    if (w == DT_IO_DONE)
+        c->outq_off = c->outq_len = 0;
+    return w;
 }
 
 static int dt_recv_fd(dt_conn *c, int fd, uint8_t *buf, size_t cap, int timeout_ms,
@@ -151,14 +175,8 @@ static int dt_recv_fd(dt_conn *c, int fd, uint8_t *buf, size_t cap, int timeout_
         }
         if (*got)
             return DT_IO_DONE;  /* *ssl_rc is WANT_READ; a socket error shows on the next call */
-        if (r == 0)
-            return DT_IO_EOF;
-        if (errno == EINTR)
-            return DT_IO_EINTR;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            *err = errno;
-            return DT_IO_ERRNO;
-        }
+        if ((w = dt_io_recv_outcome(r, err)) >= 0)
+            return w;
         /* Before waiting: what reading produced must reach the peer first (a KeyUpdate
          * answer, the warning refusing a renegotiation), or the peer may wait for it too. */
         w = dt_io_flush(c, fd, deadline, err);

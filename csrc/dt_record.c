@@ -20,6 +20,7 @@
 #define DTR_HDR 5                    /* type(1) version(2) length(2) */
 #define DTR_MAX_PLAIN 16384          /* 2^14 */
 #define DTR_MAX_CIPHER (16384 + 2048)
+#define DTR_MAX_EMPTY 32             /* consecutive empty records opened before refusing */
 #define DTR_AAD 13                   /* seq(8) type(1) version(2) length(2) */
 #define DTR_GCM_EXPLICIT 8
 #define DTR_GCM_TAG 16
@@ -37,6 +38,7 @@ struct dt_rec {
     int explicit_iv;                 /* TLS 1.1+ CBC: a random IV block leads every record */
     int failed;                      /* 0, or the alert (>0) that made this state unusable */
     int seq_exhausted;               /* 2^64 records used: the next one would reuse a number */
+    size_t empty_run;                /* opening: consecutive empty records just opened */
     uint64_t seq;
     size_t bs;                       /* CBC block size; 0 for NULL and GCM */
     size_t maclen;                   /* HMAC output length; 0 for NULL MAC and GCM */

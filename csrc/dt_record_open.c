@@ -233,6 +233,14 @@ int dt_rec_open(dt_rec *r, const uint8_t *in, size_t inlen, uint8_t *out, size_t
             break;                                  /* need more input / more output room */
         else
             rc = dtr_open_one(r, h[0], h + DTR_HDR, len, out + prod, &plen);
+        /* Empty records are legal (OpenSSL's old CBC countermeasure); an endless run of them is
+         * a cheap way to keep a reader busy: past DTR_MAX_EMPTY in a row, unexpected_message
+         * (libssl's limit). Counted per record, across calls, whatever the run holds. */
+        if (rc > 0 && plen == 0 && ++r->empty_run > DTR_MAX_EMPTY) {
+            dtr_err("more empty records in a row than allowed (32)");
+            rc = -10;
+        } else if (rc > 0 && plen > 0)
+            r->empty_run = 0;
         if (rc < 0) {
             r->failed = -rc;
             if (n > 0)

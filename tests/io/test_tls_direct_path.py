@@ -1,9 +1,12 @@
-"""The TLS data path in C (``TLSSocket`` over the libssl engine after the handshake: one C call
-moves a whole buffer between the socket and the caller, csrc/dt_conn_io.c).
+"""The TLS data path in C (``TLSSocket`` after the handshake: one C call moves a whole buffer
+between the socket and the caller; csrc/dt_conn_io.c for the libssl engine, csrc/dt_rec_io.c
+for the own engine).
 
 Every case runs twice against a real peer on loopback: once on the direct path and once on
 the event path (a ``tap`` turns the direct path off), and both must give the same bytes and
-the same ending. The peers are Python's ``ssl`` (a thread in this process) and ``openssl
+the same ending; and for each engine and record protection: libssl TLS 1.2 and 1.3, the own
+engine with AES-GCM, AES-CBC encrypt-then-MAC, MAC-then-encrypt (TLS 1.2, multi-block sealing),
+and TLS 1.0 CBC (implicit IVs, 1/n-1 split). The peers are Python's ``ssl`` (a thread in this process) and ``openssl
 s_server`` (TLS 1.3 KeyUpdate, which makes a read produce output). Every wait is bounded.
 """
 
@@ -27,8 +30,27 @@ from conftest import free_port, require_binary, wait_for_port
 TIMEOUT = 10
 
 
+AES_CBC = "TLS_RSA_WITH_AES_128_CBC_SHA"
+STACKS = {
+    "libssl-1.2": dict(engine="libssl", min_version="1.2", max_version="1.2"),
+    "libssl-1.3": dict(engine="libssl", min_version="1.3"),
+    "own-gcm": dict(engine="dicomtls", ciphers=["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]),
+    "own-cbc-etm": dict(engine="dicomtls", ciphers=[AES_CBC]),
+    "own-cbc-mte": dict(engine="dicomtls", ciphers=[AES_CBC], encrypt_then_mac=False),
+    "own-tls1.0": dict(engine="dicomtls", ciphers=[AES_CBC], min_version="1.0",
+                       max_version="1.0", encrypt_then_mac=False),
+}
+
+
+@pytest.fixture(params=sorted(STACKS))
+def stack(request):
+    return STACKS[request.param]
+
+
 def peer_context(pki) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1    # the own engine's TLS 1.0 case
+    ctx.set_ciphers("ALL:@SECLEVEL=0")            # and its RSA key transport suites
     ctx.load_cert_chain(str(pki.server_cert), str(pki.server_key))
     ctx.load_verify_locations(str(pki.ca_cert))
     ctx.verify_mode = ssl.CERT_REQUIRED
@@ -42,15 +64,19 @@ class PythonPeer:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(TIMEOUT)
         self.port = self.listener.getsockname()[1]
-        self.ctx, self.script, self.error = peer_context(pki), script, None
+        self.pki, self.ctx, self.script, self.error = pki, peer_context(pki), script, None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
+    def accept(self):
+        """The accepted connection, its handshake done, as the script's context manager."""
+        raw, _ = self.listener.accept()
+        raw.settimeout(TIMEOUT)
+        return self.ctx.wrap_socket(raw, server_side=True)
+
     def _run(self):
         try:
-            raw, _ = self.listener.accept()
-            raw.settimeout(TIMEOUT)
-            with self.ctx.wrap_socket(raw, server_side=True) as s:
+            with self.accept() as s:
                 self.script(s)
         except Exception as exc:  # noqa: BLE001 - reported by join()
             self.error = exc
@@ -66,11 +92,13 @@ class PythonPeer:
 def client_config(pki, **kw):
     return dicomtls.TLSConfig.from_profile(certificate=str(pki.client_cert),
                                            private_key=str(pki.client_key),
-                                           ca_file=str(pki.ca_cert), engine="libssl", **kw)
+                                           ca_file=str(pki.ca_cert), **kw)
 
 
-def connect(pki, port, direct: bool, **kw) -> tls_socket.TLSSocket:
-    tls = tls_socket.connect("127.0.0.1", port, client_config(pki, **kw), timeout=TIMEOUT)
+def connect(pki, port, direct: bool, stack=None, **kw) -> tls_socket.TLSSocket:
+    config = client_config(pki, **{**(stack or STACKS["libssl-1.3"]), **kw})
+    tls = tls_socket.connect("127.0.0.1", port, config, timeout=TIMEOUT)
+    assert tls.conn.engine == config.engine
     if not direct:
         tls.tap = lambda data: None   # the event path: every byte goes through the engine's events
     assert tls._direct() is direct
@@ -95,8 +123,7 @@ def read_all(tls, sizes) -> bytes:
         i += 1
 
 
-@pytest.mark.parametrize("version", ["1.2", "1.3"])
-def test_echo_of_megabytes_in_odd_pieces(pki, direct, version):
+def test_echo_of_megabytes_in_odd_pieces(pki, direct, stack):
     """3 MiB out in one sendall, echoed back in records of all sizes, read into buffers of 1 to
     256 KiB bytes; then the peer's close_notify ends the stream cleanly."""
     payload = os.urandom(3 << 20)
@@ -115,7 +142,7 @@ def test_echo_of_megabytes_in_odd_pieces(pki, direct, version):
         s.unwrap()
 
     peer = PythonPeer(pki, echo)
-    tls = connect(pki, peer.port, direct, min_version=version, max_version=version)
+    tls = connect(pki, peer.port, direct, stack)
     try:
         tls.sendall(payload)
         assert read_all(tls, [1, 3, 5000, 1 << 18, 65536]) == payload
@@ -126,7 +153,7 @@ def test_echo_of_megabytes_in_odd_pieces(pki, direct, version):
     peer.join()
 
 
-def test_recv_returns_what_is_there_and_the_unclean_end(pki, direct):
+def test_recv_returns_what_is_there_and_the_unclean_end(pki, direct, stack):
     """``recv`` hands out what has arrived without waiting for more; a TCP close without
     close_notify ends the stream as unclean, after every byte sent before it."""
     release = threading.Event()
@@ -138,7 +165,7 @@ def test_recv_returns_what_is_there_and_the_unclean_end(pki, direct):
         s.shutdown(socket.SHUT_RDWR)   # TCP close, no close_notify (unwrap is not called)
 
     peer = PythonPeer(pki, dribble)
-    tls = connect(pki, peer.port, direct)
+    tls = connect(pki, peer.port, direct, stack)
     try:
         assert bytes(tls.recv(1000)) == b"first"
         release.set()
@@ -155,7 +182,7 @@ def test_recv_returns_what_is_there_and_the_unclean_end(pki, direct):
     peer.join()
 
 
-def test_timeouts_lose_nothing(pki, direct):
+def test_timeouts_lose_nothing(pki, direct, stack):
     """A silent peer: ``recv_into`` raises TimeoutError after the socket's timeout, and with
     ``wait=False`` BlockingIOError at once; the stream goes on intact afterwards."""
     go = threading.Event()
@@ -166,7 +193,7 @@ def test_timeouts_lose_nothing(pki, direct):
         s.unwrap()
 
     peer = PythonPeer(pki, late)
-    tls = connect(pki, peer.port, direct)
+    tls = connect(pki, peer.port, direct, stack)
     try:
         buf = bytearray(100000)
         tls.sock.settimeout(0.3)
@@ -185,7 +212,7 @@ def test_timeouts_lose_nothing(pki, direct):
     peer.join()
 
 
-def test_a_fatal_alert_is_typed_and_ends_the_stream(pki, direct):
+def test_a_fatal_alert_is_typed_and_ends_the_stream(pki, direct, stack):
     """Bytes that are not a valid record (the peer's TLS is bypassed on the raw socket) make a
     typed TLSError; our alert goes out and the socket is shut, whichever path read it. The bad
     record arrives right behind good data: the data is delivered first, then the failure (the
@@ -193,15 +220,16 @@ def test_a_fatal_alert_is_typed_and_ends_the_stream(pki, direct):
     def corrupt(s):
         s.sendall(b"ok")
         raw = socket.socket(fileno=os.dup(s.fileno()))
-        raw.sendall(bytes([23, 3, 3, 0, 40]) + os.urandom(40))   # application_data, bad tag
+        minor = {"TLSv1": 1, "TLSv1.1": 2}.get(s.version(), 3)
+        raw.sendall(bytes([23, 3, minor, 0, 80]) + os.urandom(80))   # application_data, bad MAC
         raw.close()
         time.sleep(0.5)   # keep the TLS socket open until our alert has arrived
 
     peer = PythonPeer(pki, corrupt)
-    tls = connect(pki, peer.port, direct)
+    tls = connect(pki, peer.port, direct, stack)
     try:
         assert bytes(tls.recv(10)) == b"ok"
-        with pytest.raises(TLSError, match="bad_record_mac|decrypt|bad record"):
+        with pytest.raises(TLSError, match="bad_record_mac|decrypt|bad record|decode_error"):
             while tls.recv(100):
                 pass
         assert tls._failed
@@ -210,13 +238,13 @@ def test_a_fatal_alert_is_typed_and_ends_the_stream(pki, direct):
     peer.join()
 
 
-def test_large_send_to_a_peer_that_stops_reading_times_out(pki, direct):
+def test_large_send_to_a_peer_that_stops_reading_times_out(pki, direct, stack):
     """sendall to a peer that reads nothing ends within the timeout (plus the socket buffers'
     worth of progress) with ConnectionClosedError "timed out", not a hang; closing afterwards
     is bounded too."""
     stop = threading.Event()
     peer = PythonPeer(pki, lambda s: stop.wait(TIMEOUT))
-    tls = connect(pki, peer.port, direct)
+    tls = connect(pki, peer.port, direct, stack)
     try:
         tls.sock.settimeout(0.5)
         started = time.monotonic()
@@ -245,7 +273,7 @@ def test_key_update_from_openssl_s_server_is_answered(pki, direct, tmp_path):
         stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, server)
-        tls = connect(pki, port, direct, min_version="1.3")
+        tls = connect(pki, port, direct, STACKS["libssl-1.3"])
         try:
             tls.sendall(b"before\n")
             deadline = time.monotonic() + TIMEOUT
@@ -283,7 +311,7 @@ class Interrupted(Exception):
     pass
 
 
-def test_a_signal_interrupts_a_blocked_send_and_the_stream_stays_whole(pki, direct):
+def test_a_signal_interrupts_a_blocked_send_and_the_stream_stays_whole(pki, direct, stack):
     """A send blocked on a peer that does not read gives way to a signal handler at once (not
     after the socket timeout); ciphertext already taken for sending is kept and goes out
     first when the connection goes on: the peer, reading again, gets valid records up to our
@@ -302,7 +330,7 @@ def test_a_signal_interrupts_a_blocked_send_and_the_stream_stays_whole(pki, dire
         outcome["bytes"] = total
 
     peer = PythonPeer(pki, late_reader)
-    tls = connect(pki, peer.port, direct)
+    tls = connect(pki, peer.port, direct, stack)
 
     def alarm(signum, frame):
         raise Interrupted()

@@ -266,6 +266,26 @@ def test_zero_length_records(combo):
     assert (n, used, bytes(plain), ctype) == (3, len(buf), b"data", APP)
 
 
+def test_a_run_of_empty_records_is_refused_per_record_across_calls():
+    """32 empty records in a row pass, the 33rd is unexpected_message (libssl's limit), however
+    the records are split between calls and whether data shares their run; data resets the
+    count. The records before the bad one are handed out first."""
+    w, r, _, _ = make((0x0303, "AES-128-CBC", "SHA1", False))
+    empty = lambda k: b"".join(bytes(w.seal(APP, b"")) for _ in range(k))  # noqa: E731
+    buf = empty(20) + bytes(w.seal(APP, b"x")) + empty(30)
+    assert r.open(buf)[:3] == (51, len(buf), bytearray(b"x"))
+    buf = empty(2) + bytes(w.seal(APP, b"y")) + empty(3)     # 30 + 2 = 32: still fine
+    assert r.open(buf)[:3] == (6, len(buf), bytearray(b"y"))
+    first = empty(29)
+    buf = empty(32) + bytes(w.seal(APP, b"z"))
+    n, used, plain, _ = r.open(first + buf)                  # 3 + 29 + 1 = 33 in a row
+    assert (n, bytes(plain)) == (29, b"")
+    assert used == len(first)
+    with pytest.raises(TLSProtocolViolation) as err:
+        r.open(buf)
+    assert err.value.alert == 10
+
+
 def test_coalesced_buffer_partial_record_and_type_change():
     combo = (0x0303, "AES-128-CBC", "SHA1", True)
     _, r, _, ref = make(combo)

@@ -24,17 +24,17 @@ from ..config import TLSConfig
 from ..connection import (NEED_DATA, ApplicationData, CloseNotify, ConnectionClosed,
                           HandshakeComplete, TLSConnection)
 from ..libssl_context import keylog_lock
-from ..protocol import (CHANGE_CIPHER_SPEC_MESSAGE, MAX_PLAINTEXT_LENGTH, TLS12_CONTENT_TYPES,
-                        AlertDescription, AlertLevel, ContentType, HandshakeType, alert_message,
-                        plaintext_records)
+from ..protocol import (CHANGE_CIPHER_SPEC_MESSAGE, MAX_PLAINTEXT_LENGTH,
+                        TLS12_CONTENT_TYPES, AlertDescription, AlertLevel, ContentType,
+                        HandshakeType, alert_message, plaintext_records)
 from ..versions import TLSVersion
 from .cipherspec import ENGINE_NAME
 from .messages import HandshakeBuffer
+from .socket_path import SocketPath
 from .trust import credentials
 
 log = logging.getLogger("dicomtls.tls")
 
-MAX_EMPTY_RECORDS = 32  # consecutive empty records tolerated (libssl's limit): a cheap DoS otherwise
 
 
 class Transcript:
@@ -58,7 +58,7 @@ class Transcript:
 Handler = Callable[[bytes, bytes], enum.Enum]
 
 
-class OwnConnection(TLSConnection):
+class OwnConnection(SocketPath, TLSConnection):
     """Shared machinery of the own engine's client and server.
 
     ``STATES`` is the role's state enum. Besides its own states it has START (before
@@ -100,7 +100,6 @@ class OwnConnection(TLSConnection):
         self._close_received = False
         self._closed_reported = False
         self._split_first = False
-        self._empty_records = 0
 
     # ---- bytes in / out -------------------------------------------------------------------
     def receive_data(self, data) -> None:
@@ -125,12 +124,13 @@ class OwnConnection(TLSConnection):
         self._inpos = 0
 
     def pending_output(self) -> int:
-        return self._out_len
+        return self._out_len + self._socket_out_pending()
 
     def data_to_send(self) -> bytes:
+        first = self._take_socket_out()   # sealed on the socket path, not sent yet
         if not self._out:
-            return b""
-        out = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+            return first
+        out = self._out[0] if len(self._out) == 1 and not first else b"".join([first, *self._out])
         self._out, self._out_len = [], 0
         return out
 
@@ -240,15 +240,11 @@ class OwnConnection(TLSConnection):
             if count == 0:
                 return False
             self._inpos = pos + consumed
-        if payload:
-            self._empty_records = 0
-        else:
-            # Empty application records are legal (OpenSSL's old CBC countermeasure); endless
-            # ones, or empty records of other types, are not.
-            self._empty_records += 1 if self._read is None else count
-            if self._empty_records > MAX_EMPTY_RECORDS or ctype != ContentType.APPLICATION_DATA:
-                raise TLSProtocolViolation(f"empty record(s) of type {ctype}",
-                                           alert=AlertDescription.UNEXPECTED_MESSAGE)
+        if not payload and ctype != ContentType.APPLICATION_DATA:
+            # Empty application records are legal (OpenSSL's old CBC countermeasure; the record
+            # layer refuses an endless run of them), empty records of other types are not.
+            raise TLSProtocolViolation(f"empty record of type {ctype}",
+                                       alert=AlertDescription.UNEXPECTED_MESSAGE)
         self._dispatch(ctype, payload)
         return True
 

@@ -12,7 +12,8 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Compiled as one unit, in this order (dt_hscrypto.c builds record states from dt_record.c).
-C_FILES = ("dt_outq.c", "dt_conn.c", "dt_conn_io.c", "dt_keys.c", "dt_record.c", "dt_record_open.c", "dt_hscrypto.c", "dt_rec_io.c")
+C_FILES = ("dt_outq.c", "dt_conn.c", "dt_conn_io.c", "dt_keys.c", "dt_record.c", "dt_record_open.c", "dt_hscrypto.c", "dt_rec_io.c",
+           "dt_x509.c")
 # Declarations of the own-engine C helpers, one file per C source, appended to CDEF.
 CDEF_FILES = ("cdef_record.h", "cdef_hscrypto.h")
 
@@ -115,6 +116,13 @@ int X509_check_purpose(X509 *, int, int);
 int PEM_write_bio_X509(BIO *, const X509 *);
 int i2d_X509_bio(BIO *, const X509 *);
 int X509_check_host(X509 *, const char *, size_t, unsigned int, char **);
+uint32_t X509_get_extended_key_usage(X509 *);
+#define XKU_SSL_SERVER ...
+#define XKU_SSL_CLIENT ...
+#define XKU_ANYEKU ...
+int X509_get_signature_nid(const X509 *);
+const char *OBJ_nid2ln(int);
+size_t dt_x509_alt_names(X509 *, char *, size_t);
 const char *X509_verify_cert_error_string(long);
 #define X509_V_OK ...
 #define X509_V_ERR_APPLICATION_VERIFICATION ...
@@ -251,6 +259,7 @@ extern "Python" int dt_py_password(char *, int, int, void *);
 
 PREAMBLE = r"""
 #include <limits.h>
+#include <arpa/inet.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/provider.h>

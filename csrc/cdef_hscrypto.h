@@ -8,6 +8,7 @@ void dt_hs_free(dt_hs *);
 int dt_prf(OSSL_LIB_CTX *, const char *, const uint8_t *, size_t, const uint8_t *, size_t,
            const uint8_t *, size_t, uint8_t *, size_t);
 int dt_hs_rsa_client(dt_hs *, EVP_PKEY *, int, uint8_t *, size_t, size_t *);
+int dt_hs_rsa_client_probe(dt_hs *, EVP_PKEY *, int, int, uint8_t *, size_t, size_t *);
 int dt_hs_rsa_server(dt_hs *, EVP_PKEY *, int, const uint8_t *, size_t);
 EVP_PKEY *dt_kx_keygen_group(OSSL_LIB_CTX *, const char *);
 EVP_PKEY *dt_kx_keygen_dh(OSSL_LIB_CTX *, const uint8_t *, size_t, const uint8_t *, size_t);

@@ -18,7 +18,19 @@ from conftest import free_port, require_binary, wait_for_port
 from dicomtls.io.tls_socket import TLSSocket
 from dicomtls.tls.engines import new_connection
 from dicomtls.scan import (ACCEPTED, NEEDS_CLIENT_CERT, SKIPPED, TIMEOUT, ScanTargetError,
-                           scan)
+                           scan as scan_with_dicom)
+
+
+def scan(*args, **kwargs):
+    """These tests are about the TLS probing. The DICOM checks, the oracle check and the extra
+    handshakes have their own tests (test_scan_dicom.py, test_scan_robot.py,
+    test_scan_hello_probes.py); against these non-DICOM, one-connection-at-a-time servers they
+    would mostly wait out their timeouts."""
+    kwargs.setdefault("dicom", False)
+    kwargs.setdefault("robot", False)
+    kwargs.setdefault("questions", False)
+    return scan_with_dicom(*args, **kwargs)
+
 
 pytestmark = pytest.mark.interop
 
@@ -182,6 +194,7 @@ def test_s_server_wanting_a_client_certificate(pki, tmp_path):
     assert without.extensions.encrypt_then_mac is True
     assert {p.profile: p.state for p in without.profiles}["rfc8996"] == "with_client_cert"
     assert with_cert.accepted_pairs() == expected
+    assert without.client_auth == with_cert.client_auth == "required"
 
 
 def test_s_server_preference_order(pki, tmp_path):
@@ -271,6 +284,7 @@ def test_own_server_wanting_a_client_certificate(pki):
     both = {("1.0", "TLS_RSA_WITH_3DES_EDE_CBC_SHA"), ("1.2", "TLS_RSA_WITH_3DES_EDE_CBC_SHA")}
     assert pairs(without, NEEDS_CLIENT_CERT) == both and not without.accepted_pairs()
     assert with_cert.accepted_pairs() == both
+    assert without.client_auth == with_cert.client_auth == "required"
 
 
 def test_untrusted_server_certificate_is_reported_not_fatal(pki, pki_ec):

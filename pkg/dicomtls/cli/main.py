@@ -17,7 +17,8 @@ import warnings
 
 from .. import __version__
 from ..errors import DicomTLSError
-from . import demo, dicom_commands, qr_commands, scan_command, tls_commands
+from . import (demo, dicom_commands, qr_commands, scan_client_command, scan_command,
+               tls_commands)
 from .bench import command as bench_command
 
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     dicom_commands.add_parsers(sub)
     qr_commands.add_parsers(sub)
     scan_command.add_parsers(sub)
+    scan_client_command.add_parsers(sub)
     bench_command.add_parsers(sub)
     return parser
 

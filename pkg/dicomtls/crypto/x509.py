@@ -29,6 +29,12 @@ class CertificateInfo:
     sha256_fingerprint: str
     key_type: str
     key_bits: int
+    signature_algorithm: str = ""
+    # subjectAltName entries a client matches the host against: ("DNS", name) / ("IP", address)
+    alt_names: tuple = ()
+    # Extended key usage: None when the certificate has no EKU extension (any use allowed)
+    server_auth: Optional[bool] = None
+    client_auth: Optional[bool] = None
 
     def to_dict(self) -> dict:
         return {
@@ -36,7 +42,29 @@ class CertificateInfo:
             "not_before": _iso(self.not_before), "not_after": _iso(self.not_after),
             "sha256_fingerprint": self.sha256_fingerprint,
             "key_type": self.key_type, "key_bits": self.key_bits,
+            "signature_algorithm": self.signature_algorithm,
+            "alt_names": [f"{kind}:{value}" for kind, value in self.alt_names],
+            "server_auth": self.server_auth, "client_auth": self.client_auth,
         }
+
+    def names_host(self, host: str) -> bool:
+        """Whether a subjectAltName entry names ``host`` (an address, or a DNS name with at most
+        a whole left-most ``*`` label), as RFC 6125 matches; the subject CN is not consulted."""
+        import ipaddress
+        try:
+            address = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            address = None
+        if address is not None:
+            return any(kind == "IP" and ipaddress.ip_address(value) == address
+                       for kind, value in self.alt_names)
+        want = host.rstrip(".").lower().split(".")
+        for kind, value in self.alt_names:
+            have = value.rstrip(".").lower().split(".")
+            if kind == "DNS" and len(have) == len(want) and len(have) >= 2 and all(
+                    h == w or (i == 0 and h == "*") for i, (h, w) in enumerate(zip(have, want))):
+                return True
+        return False
 
     def describe(self) -> str:
         """LEAD's OnVerify certificate string: subject, issuer, validity, serial, on separate lines."""
@@ -142,7 +170,34 @@ class Certificate:
             subject=self.subject, issuer=self.issuer, serial=self.serial,
             not_before=self.not_before, not_after=self.not_after,
             sha256_fingerprint=self.fingerprint("SHA256"),
-            key_type=self.public_key_type, key_bits=self.public_key_bits)
+            key_type=self.public_key_type, key_bits=self.public_key_bits,
+            signature_algorithm=self.signature_algorithm, alt_names=self.alt_names,
+            server_auth=self._eku(lib.XKU_SSL_SERVER), client_auth=self._eku(lib.XKU_SSL_CLIENT))
+
+    @property
+    def signature_algorithm(self) -> str:
+        name = lib.OBJ_nid2ln(lib.X509_get_signature_nid(self._x509))
+        return ffi.string(name).decode() if name != ffi.NULL else "unknown"
+
+    @property
+    def alt_names(self) -> tuple:
+        """subjectAltName DNS names and IP addresses, in order: (("DNS", name), ("IP", addr))."""
+        cap = 1024
+        while True:
+            buf = ffi.new("char[]", cap)
+            need = lib.dt_x509_alt_names(self._x509, buf, cap)
+            if need < cap:
+                text = ffi.string(buf).decode("ascii", "replace")
+                return tuple(tuple(line.split(":", 1)) for line in text.splitlines())
+            cap = need + 1
+
+    def _eku(self, bit: int) -> Optional[bool]:
+        """None without an extendedKeyUsage extension; else whether it allows ``bit`` (or
+        anyExtendedKeyUsage)."""
+        usage = lib.X509_get_extended_key_usage(self._x509)
+        if usage == 0xFFFFFFFF:
+            return None
+        return bool(usage & (bit | lib.XKU_ANYEKU))
 
     def to_pem(self) -> bytes:
         bio = new_mem_bio()

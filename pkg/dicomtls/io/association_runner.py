@@ -255,6 +255,19 @@ def associate(host: str, port: int, *, tls_config: Optional[TLSConfig] = None,
     ``stream_datasets``: see ``Association`` (a C-GET SCU streams received C-STOREs);
     ``on_request``: answers the peer's requests, see ``ClientAssociation``."""
     transport = connect_transport(host, port, tls_config, timeout, server_name)
+    return associate_over(transport, called_ae=called_ae, calling_ae=calling_ae,
+                          contexts=contexts, timeout=timeout, max_pdu_length=max_pdu_length,
+                          extra_user_items=extra_user_items, stream_datasets=stream_datasets,
+                          on_request=on_request)
+
+
+def associate_over(transport, *, called_ae: str = "ANY-SCP", calling_ae: str = "DICOMTLS",
+                   contexts: Sequence = (VERIFICATION_SOP_CLASS,),
+                   timeout: Optional[float] = 30.0,
+                   max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH, extra_user_items: Sequence = (),
+                   stream_datasets=False, on_request=None) -> ClientAssociation:
+    """``associate`` on a transport already open (TLS handshake done): the scanner tells a TLS
+    failure from an association failure this way. The transport is closed on failure."""
     assoc = Association("requestor", max_pdu_length=max_pdu_length,
                         stream_datasets=stream_datasets)
     driver = Driver(transport, assoc, timeout)
@@ -414,4 +427,4 @@ def serve_echo_once(listener: socket.socket, tls_config: Optional[TLSConfig] = N
 
 
 __all__ = ["ClientAssociation", "ServedAssociation", "accept_transport",
-           "associate", "open_transport", "serve_association", "serve_echo_once"]
+           "associate", "associate_over", "open_transport", "serve_association", "serve_echo_once"]

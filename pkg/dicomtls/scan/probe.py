@@ -64,6 +64,7 @@ class ServerTap:
         self.done = self.cert_request = False
         self.hello = None
         self.version: Optional[int] = None
+        self.compression: Optional[int] = None   # the ServerHello's, even one we cannot take
 
     def feed(self, data) -> None:
         self._seen += len(data)
@@ -93,6 +94,11 @@ class ServerTap:
 
     def _on_message(self, msg_type: int, body: bytes) -> None:
         if msg_type == HandshakeType.SERVER_HELLO:
+            # version, random, session_id<0..32>, cipher_suite, then compression_method: read
+            # before the decoder, which refuses any method but null.
+            at = 2 + 32
+            if len(body) > at and len(body) > at + 1 + body[at] + 2:
+                self.compression = body[at + 1 + body[at] + 2]
             hello = decode_server_hello(body)
             if hello.random == _HRR_RANDOM:
                 return  # a HelloRetryRequest; the real ServerHello follows in the clear
@@ -154,12 +160,15 @@ class Target:
     timeout: float = 5.0
     deadline: float = float("inf")   # time.monotonic() after which nothing more is tried
 
-    def run(self, suites, version, engine, peer_cert="ignore") -> Optional[ProbeResult]:
-        """One handshake offering ``suites`` at ``version``; None once the deadline passed."""
+    def run(self, suites, version, engine, peer_cert="ignore",
+            base: Optional[TLSConfig] = None) -> Optional[ProbeResult]:
+        """One handshake offering ``suites`` at ``version`` (client side ``base``, default the
+        scan's); None once the deadline passed."""
         limit = min(self.timeout, self.deadline - time.monotonic())
         if limit <= 0:
             return None
-        return attempt(self, probe_config(self.base, suites, version, engine, peer_cert), limit)
+        config = probe_config(base or self.base, suites, version, engine, peer_cert)
+        return attempt(self, config, limit)
 
 
 def _await_verdict(tls: TLSSocket, end: float) -> None:
@@ -175,13 +184,18 @@ def _await_verdict(tls: TLSSocket, end: float) -> None:
         pass
 
 
-def attempt(target: Target, config: TLSConfig, limit: float) -> ProbeResult:
-    """One handshake with ``config`` (engine forced by ``config.engine``) within ``limit`` s."""
+def attempt(target: Target, config: TLSConfig, limit: float, *, adjust=None,
+            after=None) -> ProbeResult:
+    """One handshake with ``config`` (engine forced by ``config.engine``) within ``limit`` s.
+    ``adjust(conn)`` changes the new connection before it starts (the hello probes);
+    ``after(tls, result)`` runs on a completed handshake before it is closed."""
     started = time.monotonic()
     end = started + limit
     result = ProbeResult(config.min_version, config.usable_suites()[0], config.engine)
     try:
         result.conn = new_connection(config, "client", server_name=target.server_name)
+        if adjust is not None:
+            adjust(result.conn)
         sock = socket.socket(target.family, socket.SOCK_STREAM)
     except (DicomTLSError, OSError) as exc:
         result.detail = f"cannot build the probe: {exc}"
@@ -198,6 +212,8 @@ def attempt(target: Target, config: TLSConfig, limit: float) -> ProbeResult:
             if result.session.protocol >= TLSVersion.TLSv1_3:
                 _await_verdict(tls, min(end, time.monotonic() + TLS13_VERDICT_WAIT))
             result.status = ACCEPTED
+            if after is not None:
+                after(tls, result)
             # close_notify, half-close, a short wait for the server's close (politeness only).
             tls.close(timeout=max(0.0, min(end - time.monotonic(), CLOSE_WAIT)))
         except TimeoutError:
@@ -298,6 +314,6 @@ def probe_config(base: TLSConfig, suites: Sequence[CipherSuite], version: TLSVer
         cipher_suites=tuple(s for s in suites if not s.is_tls13),
         tls13_suites=tuple(s for s in suites if s.is_tls13),
         min_version=version, max_version=version, engine=engine, peer_cert=peer_cert,
-        # A scanner wants small DH groups accepted (and reported), not refused; the legacy
-        # warning is the operator's choice of suites to scan, not worth one line per probe.
-        min_dhe_bits=None, _quiet=True)
+        # A scanner wants small DH groups and keys accepted (and reported), not refused; the
+        # legacy warning is the operator's choice of suites to scan, not worth one line per probe.
+        min_dhe_bits=None, security_level=0, _quiet=True)

@@ -27,6 +27,12 @@ from ..tls.profiles import PROFILES
 from ..tls.protocol import ExtensionType
 from ..tls.suites import ALL_SUITES, CipherSuite, lookup
 from ..tls.versions import TLSVersion
+from .assess import client_auth, evidence
+from .dicom_check import DEFAULT_CALLED_AE, DEFAULT_CALLING_AE, check_profiles
+from .verdicts import POLICIES, judge
+from .hello_probes import hello_probes
+from .robot import check_robot
+from .weaknesses import weaknesses
 from .probe import (ACCEPTED, SKIPPED, UNDECIDED, UNTRUSTED, ALL_VERSIONS, ENGINE_ORDER, ProbeResult,
     ScanTargetError, Target, engine_can, probe_config, probe_engine, _not_probed_reason)
 
@@ -93,6 +99,13 @@ class ScanReport:
     preference: Preference = field(default_factory=Preference)
     extensions: Extensions = field(default_factory=Extensions)
     profiles: list = field(default_factory=list)
+    client_auth: Optional[str] = None     # "required", "optional", "none"; None: not decided
+    client_auth_detail: str = ""
+    dicom: list = field(default_factory=list)     # DicomCheck per profile (dicom_check.py)
+    verdicts: list = field(default_factory=list)  # Verdict per policy (verdicts.py)
+    findings: list = field(default_factory=list)  # Finding, most severe first (weaknesses.py)
+    robot: Optional[object] = None                # RobotResult (robot.py), with ``extras``
+    questions: dict = field(default_factory=dict)  # hello_probes.Answer by name, with ``extras``
     seconds: float = 0.0
 
     def accepted(self, version: Optional[TLSVersion] = None, *, selected=False) -> list:
@@ -129,7 +142,10 @@ def scan(host: str, port: int, config_base: Optional[TLSConfig] = None,
          versions: Iterable = ALL_VERSIONS, suites: Optional[Iterable] = None,
          timeout: float = 5.0, *, engine: Optional[str] = None, parallel: int = 4,
          max_time: float = 300.0, server_name: Optional[str] = None, preference: bool = True,
-         extras: bool = True, order_limit: int = 64) -> ScanReport:
+         extras: bool = True, order_limit: int = 64, dicom: bool = True,
+         robot: bool = True, questions: bool = True,
+         calling_ae: str = DEFAULT_CALLING_AE, called_ae: str = DEFAULT_CALLED_AE,
+         policies: Optional[Sequence[str]] = None) -> ScanReport:
     """Probe every (version, suite) pair some engine can offer; then preference and extensions.
 
     ``config_base`` gives the client certificate, trust and key log (suites and versions are
@@ -138,6 +154,11 @@ def scan(host: str, port: int, config_base: Optional[TLSConfig] = None,
     ``config_base`` has trusted CAs, one more handshake checks the chain. ``timeout`` bounds
     each handshake, ``max_time`` the whole scan (probes past it are skipped); ``parallel``
     handshakes run at a time; the server order search stops after ``order_limit`` handshakes.
+    Then: whether a client certificate is required; with ``dicom``, an association (A-ASSOCIATE
+    with Verification, C-ECHO, AE titles ``calling_ae`` -> ``called_ae``) per PS3.15 profile the
+    server can serve; with ``robot``, the Bleichenbacher oracle check (robot.py); with
+    ``questions``, the extra handshakes (hello_probes.py); and the verdicts of ``policies``
+    (default all, verdicts.POLICIES) and the findings (weaknesses.py).
     """
     started = time.monotonic()
     base = config_base if config_base is not None else TLSConfig.from_profile(peer_cert="ignore")
@@ -146,6 +167,9 @@ def scan(host: str, port: int, config_base: Optional[TLSConfig] = None,
         raise ConfigurationError(f"engine must be one of {', '.join(ENGINE_ORDER)}, not {mode!r}")
     if not 1 <= parallel <= 64 or timeout <= 0 or max_time <= 0:
         raise ConfigurationError("parallel must be 1..64; timeout and max_time positive")
+    unknown = [p for p in policies or () if p not in POLICIES]
+    if unknown:
+        raise ConfigurationError(f"unknown policy {', '.join(unknown)}; known: {', '.join(POLICIES)}")
     versions = tuple(sorted({TLSVersion.parse(v) for v in versions}, reverse=True))
     wanted = ALL_SUITES if suites is None else tuple(dict.fromkeys(lookup(s) for s in suites))
     if not versions or not wanted:
@@ -190,6 +214,16 @@ def scan(host: str, port: int, config_base: Optional[TLSConfig] = None,
     if extras:
         report.extensions = _extensions(ctx, report)
     report.profiles = profile_support(report.probes)
+    report.client_auth, report.client_auth_detail = client_auth(ctx, report)
+    if robot:
+        report.robot = check_robot(ctx, report)
+    if questions:
+        report.questions = hello_probes(ctx, report)
+    if dicom:
+        report.dicom = check_profiles(ctx, report.probes, report.profiles,
+                                      calling_ae=calling_ae, called_ae=called_ae)
+    report.verdicts = judge(evidence(report, server_name), policies)
+    report.findings = weaknesses(report, server_name)
     report.seconds = time.monotonic() - started
     return report
 

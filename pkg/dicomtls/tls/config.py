@@ -81,6 +81,13 @@ class TLSConfig:
     #: TLS session resumption, off (None) by default: a ``tls.session_cache.SessionCache``
     #: (libssl engine; see that module for why it is opt-in)
     session_cache: Optional[object] = field(default=None, compare=False)
+    #: libssl's security level (0-5); None: 0 when legacy versions or suites are enabled (OpenSSL
+    #: 3 refuses them above it), else 2 (keys and DH groups of 2048 bits and more). A scanner
+    #: sets 0 to see, and report, what a server offers below that.
+    security_level: Optional[int] = None
+    #: Key exchange groups libssl offers, in order (libssl's names: "X25519", "P-256",
+    #: "ffdhe2048", ...); empty: the defaults (a scanner offers one at a time).
+    groups: tuple = ()
     _quiet: bool = field(default=False, compare=False, repr=False)  # derived copy: warned once
     _compiled: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
     _compile_lock: threading.RLock = field(default_factory=threading.RLock, compare=False,
@@ -97,6 +104,9 @@ class TLSConfig:
         if self.engine not in ENGINE_CHOICES:
             raise ConfigurationError(
                 f"engine must be one of {', '.join(ENGINE_CHOICES)}, not {self.engine!r}")
+        fix(self, "groups", tuple(self.groups))
+        if self.security_level is not None and self.security_level not in range(6):
+            raise ConfigurationError(f"security_level must be 0-5, not {self.security_level!r}")
         if self.peer_cert not in PEER_CERT_POLICIES:
             raise ConfigurationError(
                 f"peer_cert must be one of {', '.join(PEER_CERT_POLICIES)}, not {self.peer_cert!r}")

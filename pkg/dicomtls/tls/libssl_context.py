@@ -60,7 +60,8 @@ class LibsslContext:
         # 0; below 1.2 nothing else works, and level 2 elsewhere rejects keys under 2048 bits.
         low, high = cfg.effective_versions()
         legacy = low < TLSVersion.TLSv1_2 or any(s.legacy for s in cfg.cipher_suites)
-        lib.SSL_CTX_set_security_level(ctx, 0 if legacy else 2)
+        level = cfg.security_level
+        lib.SSL_CTX_set_security_level(ctx, (0 if legacy else 2) if level is None else level)
         if not (lib.SSL_CTX_set_min_proto_version(ctx, _PROTO[low])
                 and lib.SSL_CTX_set_max_proto_version(ctx, _PROTO[high])):
             raise_crypto_error("setting the protocol range")
@@ -87,6 +88,8 @@ class LibsslContext:
             groups = b"X25519:P-256:P-384:P-521:ffdhe2048:ffdhe3072:ffdhe4096"
         else:
             groups = b"X25519:P-256:P-384:P-521:ffdhe2048:ffdhe3072:ffdhe4096:ffdhe6144:ffdhe8192"
+        if cfg.groups:
+            groups = ":".join(cfg.groups).encode()
         if not lib.SSL_CTX_set1_groups_list(ctx, groups):
             raise_crypto_error("setting key exchange groups")
         self._load_trust()

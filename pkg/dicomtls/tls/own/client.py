@@ -84,6 +84,11 @@ class OwnClientConnection(OwnConnection):
         # Conformance knobs (TLSConfig): leave out RFC 7366 / RFC 7627 to test a peer without them.
         self.offer_etm = config.encrypt_then_mac
         self.offer_ems = config.extended_master_secret
+        # The scanner's hello probes (scan/hello_probes.py) set these on one connection: codes
+        # sent after the suites (TLS_FALLBACK_SCSV), and compression methods offered (a server
+        # choosing one is then reported, and refused: we never compress).
+        self.extra_suite_codes: tuple = ()
+        self.compression_offer = b"\0"
 
     # ---- ClientHello ------------------------------------------------------------------------
     def start(self) -> ClientState:
@@ -113,9 +118,11 @@ class OwnClientConnection(OwnConnection):
         exts.append(ext.Extension(ExtensionType.RENEGOTIATION_INFO,
                                   ext.encode_renegotiation_info(b"")))
         self.sent_extensions = {e.type for e in exts}
+        self.hello_extensions = exts   # a renegotiation probe repeats them (scan/hello_probes)
         hello = m.ClientHello(version=int(self.high), random=self.client_random, session_id=b"",
-                              cipher_suites=[s.code for s in self.offered],
-                              compression_methods=b"\0", extensions=exts)
+                              cipher_suites=[s.code for s in self.offered]
+                              + list(self.extra_suite_codes),
+                              compression_methods=self.compression_offer, extensions=exts)
         self._send_handshake(hello)
         # Until the server's version is accepted, an alert belongs to the version we offered
         # (libssl's client does the same; the ClientHello itself stays in a 0x0301 record).
@@ -251,6 +258,7 @@ class OwnClientConnection(OwnConnection):
         self._send_change_cipher_spec()
         self._pending_read = self._record_state(encrypt=False)
         verify_data = secrets.finished(False, self.transcript.digest(prf_md))
+        self.client_verify_data = verify_data   # RFC 5746: what a renegotiation would carry
         self._send_handshake(m.Finished(verify_data))
 
     def _send_certificate_verify(self):

@@ -162,6 +162,20 @@ class HandshakeSecrets:
             raise _bad_peer_key("the server's RSA key cannot encrypt the premaster")
         return ffi.buffer(out, n[0])[:]
 
+    def rsa_client_probe(self, pub, client_version: int, variant: int) -> bytes:
+        """The scanner's Bleichenbacher check: an EncryptedPreMasterSecret whose PKCS#1 block is
+        correct (0) or broken one way (1 first bytes, 2 a zero in the padding, 3 no separator,
+        4 wrong version; csrc/dt_hscrypto.c); our own premaster is then a random other one, so
+        our Finished fails at the server's record layer whatever it decrypted."""
+        key = _pkey(pub)
+        cap = lib.EVP_PKEY_get_size(key)
+        out = ffi.new("uint8_t[]", max(cap, 1))
+        n = ffi.new("size_t *")
+        if cap <= 0 or not lib.dt_hs_rsa_client_probe(self._hs, key, client_version, variant,
+                                                      out, cap, n):
+            raise_crypto_error("building a premaster probe")
+        return ffi.buffer(out, n[0])[:]
+
     def rsa_server(self, key, client_version: int, enc: bytes) -> None:
         """Decrypt the client's premaster.  A bad padding or version yields a random premaster,
         in constant time, and no error: the handshake then fails at Finished."""

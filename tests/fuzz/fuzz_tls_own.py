@@ -16,8 +16,9 @@ The connection comes from ``tls.engines.new_connection`` with ``engine="dicomtls
 PKI (made once per process in a temporary directory). The client's ClientHello.random is fixed
 (``_fuzzutil.CLIENT_RANDOM``) so a recorded server flight still verifies. The same bytes also
 go, as plaintext records, to the parsers: ``peek_client_hello``, ``HandshakeBuffer`` and
-``decode_handshake`` for every message at TLS 1.0 and 1.2 and every key exchange, and each
-ClientHello/ServerHello extension to its decoder.
+``decode_handshake`` for every message at TLS 1.0 and 1.2 and every key exchange, each
+ClientHello/ServerHello extension to its decoder, and the scanner's taps (``HelloTap`` of
+scan-client, ``ServerTap`` of scan), which must never raise.
 
 Acceptable outcomes: events, NEED_DATA, a ``TLSError`` that carries the alert sent or received,
 ``ConnectionClosedError`` (EOF or close_notify during the handshake); after an error the
@@ -51,6 +52,8 @@ with atheris.instrument_imports(include=["dicomtls"]):
     from dicomtls.tls.own.messages import (KEY_EXCHANGES, ClientHello, HandshakeBuffer,
                                            ServerHello, decode_handshake, peek_client_hello)
     from dicomtls.tls.protocol import ContentType, ExtensionType
+    from dicomtls.scan.client_hello import HelloTap
+    from dicomtls.scan.probe import ServerTap
 
 from _fuzzutil import TLS_EOF as EOF  # noqa: E402
 
@@ -188,6 +191,15 @@ def run_parsers(payload: bytes) -> None:
                         break  # the same for every version and kx
     except TLSError:
         pass  # HandshakeBuffer: a message over the size limit
+    # The scanner's taps read what a peer sends beside the engine and must never raise: the
+    # client grader (scan-client) faces any client, the scanner any server.
+    for tap in (HelloTap(), ServerTap()):
+        tap.feed(payload)
+        tap.feed(b"")
+    hello = HelloTap()
+    hello.feed(payload)
+    if hello.info is not None:
+        hello.info.to_dict()   # the profile fit runs over what was parsed
 
 
 def TestOneInput(data: bytes) -> None:

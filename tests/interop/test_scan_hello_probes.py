@@ -21,6 +21,8 @@ def questions(port, versions=("1.0", "1.1", "1.2", "1.3")):
 def test_a_default_openssl_server(pki, tmp_path):
     with SServer(pki, tmp_path, "-cipher", BOTH) as server:
         q, found = questions(server.port)
+    assert q["version_preference"].state == "highest"
+    assert q["version_preference"].values == ["TLSv1.3"]
     assert q["fallback_scsv"].state == "protected"
     assert "TLSv1.2" in q["fallback_scsv"].detail   # the version just below 1.3
     assert q["compression"].state == "not_supported"

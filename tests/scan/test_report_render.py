@@ -44,6 +44,11 @@ DOC = {
                                "text": "expired 2020-01-01"}]},
                  {"policy": "rfc8996", "title": "BCP 195 RFC 8996", "reference": "PS3.15 B.12",
                   "result": "undecided", "reasons": []}],
+    "robot": {"state": "not_vulnerable", "detail": "every premaster variant got the same answer",
+              "suite": "TLS_RSA_WITH_3DES_EDE_CBC_SHA", "version": "TLSv1.2", "answers": {},
+              "millis": {}, "timing": "no timing difference between variants"},
+    "questions": {"curves": {"state": "tested", "detail": "one curve offered at a time",
+                             "values": ["1.2 X25519", "1.2 P-256"]}},
     "findings": [{"id": "sweet32", "severity": "medium", "title": "64-bit block ciphers",
                   "detail": "SWEET32", "evidence": ["TLSv1.2 TLS_RSA_WITH_3DES_EDE_CBC_SHA"]}],
 }
@@ -82,6 +87,10 @@ def test_markdown_has_each_section_as_a_table():
     assert "| CN=pacs | CN=ca | RSA 1024 | sha1WithRSAEncryption |" in md
     assert "| client certificate | none (the probes ran without a client certificate) |" in md
     assert "| TLSv1.3 | 0x1301 | TLS_AES_128_GCM_SHA256 | refused | alert protocol_version |" in md
+    assert ("| Bleichenbacher oracle (ROBOT) | not_vulnerable over TLSv1.2 "
+            "TLS_RSA_WITH_3DES_EDE_CBC_SHA (every premaster variant got the same answer; "
+            "no timing difference between variants) |") in md
+    assert "| curves | tested [1.2 X25519, 1.2 P-256] (one curve offered at a time) |" in md
 
 
 def test_markdown_escapes_cell_separators():

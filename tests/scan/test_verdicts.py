@@ -76,7 +76,7 @@ def test_a_bcp195_server_with_tls13(leaf):
     assert got["basic"].result == NOT_CONFORMANT
     mod = got["rfc8996-mod"]   # the DHE suites are not on B.13's list, nor are its CCM 1.3 suites
     assert mod.result == NOT_CONFORMANT
-    assert {r.text.split()[1] for r in mod.reasons if r.code == "suite-not-allowed"} == {
+    assert {r.text.split()[0] for r in mod.reasons if r.code == "suite-not-allowed"} == {
         "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384"}
     assert any("TLS_AES_128_CCM_SHA256" in r.text for r in mod.reasons)
 
@@ -134,3 +134,12 @@ def test_every_policy_is_judged_in_order(leaf):
     assert names == list(POLICIES)
     assert [v.policy for v in judge(evidence(MODERN, leaf), ["atna-bcp195", "basic"])] == [
         "atna-bcp195", "basic"]
+
+
+def test_b12_and_b13_servers_prefer_tls13(leaf):
+    lower = verdicts(evidence(MODERN, leaf, dhe_bits=(2048,), chosen_version=V12))
+    assert "version-preference" in codes(lower["rfc8996"])
+    assert "version-preference" in codes(lower["rfc8996-mod"])
+    assert lower["bcp195"].result == CONFORMANT   # B.9 says nothing of it
+    assert verdicts(evidence(MODERN, leaf, dhe_bits=(2048,), chosen_version=V13))[
+        "rfc8996"].result == CONFORMANT

@@ -67,4 +67,13 @@ def evidence(report, host: str) -> Evidence:
         server_auth_eku=None if leaf is None else leaf.server_auth,
         dhe_bits=dhe, ecdhe_bits=ecdhe,
         server_order=tuple(report.preference.server_order),
+        chosen_version=_chosen_version(report),
     )
+
+
+def _chosen_version(report):
+    from ..tls.versions import TLSVersion
+    answer = (report.questions or {}).get("version_preference")
+    if answer is None or not answer.values:
+        return None
+    return next((v for v in TLSVersion if v.label == answer.values[0]), None)

@@ -26,6 +26,12 @@ OTHER_EXTENSIONS = {5: "status_request", 16: "alpn", 18: "signed_certificate_tim
                     41: "pre_shared_key", 42: "early_data", 44: "cookie",
                     45: "psk_key_exchange_modes", 49: "post_handshake_auth",
                     50: "signature_algorithms_cert", 51: "key_share"}
+# Groups older clients (DCMTK, Java) still offer that the engines do not name (RFC 8422 5.1.1,
+# RFC 7027).
+OTHER_GROUPS = {0x0009: "sect283k1", 0x000A: "sect283r1", 0x000B: "sect409k1",
+                0x000C: "sect409r1", 0x000D: "sect571k1", 0x000E: "sect571r1",
+                0x0016: "secp256k1", 0x001A: "brainpoolP256r1", 0x001B: "brainpoolP384r1",
+                0x001C: "brainpoolP512r1"}
 SCSV = {0x00FF: "TLS_EMPTY_RENEGOTIATION_INFO_SCSV", 0x5600: "TLS_FALLBACK_SCSV"}
 MAX_HELLO = 64 * 1024
 
@@ -92,7 +98,7 @@ def parse_client_hello(body: bytes) -> ClientHelloInfo:
         info.versions = sorted((v for v in TLSVersion if v <= hello.version), reverse=True)
     groups = hello.extension(ExtensionType.SUPPORTED_GROUPS)
     if groups:
-        info.groups = [ext.GROUP_IANA_NAMES.get(g, f"0x{g:04X}")
+        info.groups = [ext.GROUP_IANA_NAMES.get(g) or OTHER_GROUPS.get(g, f"0x{g:04X}")
                        for g in ext.decode_supported_groups(groups)]
     schemes = hello.extension(ExtensionType.SIGNATURE_ALGORITHMS)
     if schemes:

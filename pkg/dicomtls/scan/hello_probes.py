@@ -186,9 +186,37 @@ def client_renegotiation(target, report, *, secure: bool) -> Answer:
                              f"{'closed the connection' if kind == 'closed' else 'ignored it'}")
 
 
+def version_preference(target, report) -> Answer:
+    """One handshake offering every version the server accepted (libssl, its default suites):
+    the version it picks. B.12/B.13 servers shall prefer TLS 1.3."""
+    from ..tls.suites import lookup
+    accepted = sorted({p.version for p in report.probes if p.status == ACCEPTED
+                       and engine_can("libssl", p.suite, p.version)}, reverse=True)
+    if len(accepted) < 2:
+        return Answer(detail="fewer than two versions accepted")
+    suites = {p.suite for p in report.probes if p.status == ACCEPTED and p.version in accepted
+              and engine_can("libssl", p.suite, p.version)}
+    config = target.base.replace(
+        cipher_suites=tuple(s for s in suites if not s.is_tls13),
+        tls13_suites=tuple(s for s in suites if s.is_tls13) or (lookup(0x1301),),
+        min_version=min(accepted), max_version=max(accepted), engine="libssl",
+        peer_cert="ignore", min_dhe_bits=None, security_level=0, _quiet=True)
+    limit = min(target.timeout, target.deadline - time.monotonic())
+    if limit <= 0:
+        return Answer(detail="total time limit reached")
+    result = attempt(target, config, limit)
+    if result.status != ACCEPTED:
+        return Answer("undecided", f"{result.status} {result.detail}")
+    chosen = result.session.protocol
+    state = "highest" if chosen == max(accepted) else "lower"
+    return Answer(state, f"offered {min(accepted).label}-{max(accepted).label}: the server "
+                         f"chose {chosen.label}", [chosen.label])
+
+
 def hello_probes(target, report) -> dict:
     """Each question's Answer, by name."""
-    return {"fallback_scsv": fallback_scsv(target, report),
+    return {"version_preference": version_preference(target, report),
+            "fallback_scsv": fallback_scsv(target, report),
             "compression": compression(target, report),
             "curves": curves(target, report),
             "resumption": resumption(target, report),

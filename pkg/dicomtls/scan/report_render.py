@@ -75,7 +75,11 @@ def _sections(doc: dict) -> list:
         ["secure renegotiation", str(ext["secure_renegotiation"])],
         ["preference", f"{pref['mode'] or 'not determined'}: "
                        f"{' > '.join(pref['server_order']) or pref['detail']}"],
-    ], ""))
+    ] + _robot_rows(doc.get("robot")) + [
+        [name.replace("_", " "), f"{a['state']}"
+                                 f"{' [' + ', '.join(a['values']) + ']' if a['values'] else ''}"
+                                 f" ({a['detail']})"]
+        for name, a in (doc.get("questions") or {}).items()], ""))
     out.append(("PS3.15 profiles", ["profile", "section", "can serve", "example"], [
         [p["profile"], p["section"] or "-", p["state"], (p["accepted"] or ["-"])[0]]
         for p in doc["profiles"]], ""))
@@ -84,6 +88,15 @@ def _sections(doc: dict) -> list:
         for p in doc["probes"]], f"{len(doc['not_probed'])} pairs not probed "
                                  "(no engine of this build offers them)"))
     return out
+
+
+def _robot_rows(robot) -> list:
+    if not robot:
+        return []
+    over = f" over {robot['version']} {robot['suite']}" if robot["suite"] else ""
+    return [["Bleichenbacher oracle (ROBOT)",
+             f"{robot['state']}{over} ({robot['detail']}"
+             f"{'; ' + robot['timing'] if robot['timing'] else ''})"]]
 
 
 # ---- Markdown ----------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ class Evidence:
     dhe_bits: tuple = ()                # key sizes seen in accepted DHE handshakes
     ecdhe_bits: tuple = ()
     server_order: tuple = ()            # the server's suite order, when it has one
+    chosen_version: Optional[TLSVersion] = None  # offered every accepted version: its pick
     now: _dt.datetime = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc))
 
     def versions(self) -> set:
@@ -118,12 +119,21 @@ def _versions_forbidden(ev: Evidence, versions, why: str) -> list:
             for v in sorted(ev.versions() & set(versions))]
 
 
+def _by_suite(pairs) -> list:
+    """[(suite, "1.0/1.1/1.2")] for accepted pairs, one entry per suite."""
+    versions: dict = {}
+    for v, s in sorted(pairs, key=lambda p: (p[1].code, p[0])):
+        versions.setdefault(s, []).append(v.short)
+    return [(s, "/".join(vs)) for s, vs in versions.items()]
+
+
 def _weak_suites(ev: Evidence, *, des3: str, rsa_kx: str, cbc: str = "") -> list:
-    """BCP 195 strength rules over every accepted suite; the severities of the "SHOULD NOT"s
-    differ per policy (3DES, RSA key transport, CBC: pass "" to skip)."""
+    """BCP 195 strength rules over every accepted suite (one reason per suite and rule, naming
+    its versions); the severities of the "SHOULD NOT"s differ per policy (3DES, RSA key
+    transport, CBC: pass "" to skip)."""
     out = []
-    for v, s in sorted(ev.accepted, key=lambda p: (p[0], p[1].code)):
-        label = f"{v.short} {s.name}"
+    for s, versions in _by_suite(ev.accepted):
+        label = f"{s.name} at {versions}"
         if s.encryption == "NULL":
             out.append(Reason(FAIL, "suite-null", f"{label}: no encryption"))
         elif s.effective_bits < 112:
@@ -143,9 +153,8 @@ def _weak_suites(ev: Evidence, *, des3: str, rsa_kx: str, cbc: str = "") -> list
 
 def _only(ev: Evidence, allowed, why: str) -> list:
     codes = {s.code for s in allowed}
-    return [Reason(FAIL, "suite-not-allowed", f"{v.short} {s.name} accepted ({why})")
-            for v, s in sorted(ev.accepted, key=lambda p: (p[0], p[1].code))
-            if s.code not in codes]
+    return [Reason(FAIL, "suite-not-allowed", f"{s.name} accepted at {versions} ({why})")
+            for s, versions in _by_suite(ev.accepted) if s.code not in codes]
 
 
 def _key_sizes(ev: Evidence, min_dhe: Optional[int], min_ecdhe: Optional[int], sev: str) -> list:
@@ -237,9 +246,18 @@ def _bcp195_ex(ev):
             + _certificate(ev, rsa_min=2048, rsa_sev=FAIL, san_sev=WARN))
 
 
+def _prefers_tls13(ev, profile: str) -> list:
+    if V13 in ev.versions() and ev.chosen_version is not None and ev.chosen_version < V13:
+        return [Reason(FAIL, "version-preference",
+                       f"offered TLS 1.2 and 1.3, the server chose {ev.chosen_version.label} "
+                       f"({profile} servers shall prefer TLS 1.3)")]
+    return []
+
+
 def _rfc8996(ev):
     out = [] if V12 in ev.versions() else [Reason(FAIL, "version-missing",
                                                   "TLS 1.2 not accepted (B.12 shall support it)")]
+    out += _prefers_tls13(ev, "B.12")
     return (out + _versions_forbidden(ev, (V10, V11), "RFC 8996 deprecates TLS 1.0/1.1")
             + _weak_suites(ev, des3=FAIL, rsa_kx=WARN) + _key_sizes(ev, 2048, 256, WARN)
             + _certificate(ev, rsa_min=2048, rsa_sev=FAIL, san_sev=WARN))
@@ -252,6 +270,7 @@ def _rfc8996_mod(ev):
     if V13 in ev.versions():
         out += _required(ev, prof.tls13_suites, (V13,),
                          "B.13: a TLS 1.3 server supports every listed suite")
+    out += _prefers_tls13(ev, "B.13")
     return (out + _versions_forbidden(ev, (V10, V11), "RFC 8996 deprecates TLS 1.0/1.1")
             + _only(ev, prof.suites + B13_CAMELLIA + prof.tls13_suites,
                     "B.13 permits only its listed algorithms")

@@ -123,3 +123,36 @@ def test_several_targets_get_a_summary_and_errors_are_listed():
     assert "## 10.0.0.9 port 104" in md
     page = render_html([DOC, failed])
     assert page.count("<h2>") == 3   # summary and two targets
+
+
+CLIENT_DOC = {
+    "schema": "dicomtls-scan-client", "schema_version": 1, "rounds": ["valid", "unknown_ca"],
+    "clients": [{"address": "10.1.1.7",
+                 "hello": {"versions": ["TLSv1.2"], "suites": ["TLS_RSA_WITH_AES_128_CBC_SHA"],
+                           "extensions": ["server_name"], "groups": [],
+                           "signature_algorithms": [], "server_name": "pacs", "alpn": [],
+                           "compression": [0], "error": "",
+                           "profiles": {"aes": {"served": True, "within": False,
+                                                "outside": ["TLSv1.2"]}}},
+                 "rounds": [{"round": "valid", "outcome": "associated", "verdict": "pass",
+                             "client_alert": None, "client_certificate": None,
+                             "client_certificate_valid": None, "version": "TLSv1.2",
+                             "suite": "TLS_RSA_WITH_AES_128_CBC_SHA"},
+                            {"round": "unknown_ca", "outcome": "associated", "verdict": "fail",
+                             "client_alert": None, "client_certificate": "CN=modality",
+                             "client_certificate_valid": True, "version": "TLSv1.2",
+                             "suite": "TLS_RSA_WITH_AES_128_CBC_SHA"}],
+                 "grade": {"validates_server_certificate": False,
+                           "accepted_bad_certificates": ["unknown_ca"], "rounds_left": []}}]}
+
+
+def test_client_grading_report():
+    md = render_markdown(CLIENT_DOC)
+    assert md.startswith("# DICOM TLS client grading report\n")
+    assert ("| unknown_ca | associated | fail | - | CN=modality (valid) | "
+            "TLSv1.2 TLS_RSA_WITH_AES_128_CBC_SHA |") in md
+    assert "validates our certificate: NO, accepted unknown_ca" in md
+    assert "| aes | yes | no | TLSv1.2 |" in md
+    parser = Cells()
+    parser.feed(render_html(CLIENT_DOC))
+    assert ("fail", "not_conformant") in parser.cells and ("pass", "conformant") in parser.cells

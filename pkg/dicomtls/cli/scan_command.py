@@ -97,8 +97,9 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_scan, role="client", profile=None, _parser=p)
     r = sub.add_parser("scan-report", help="render saved `scan --json` output as Markdown or HTML",
                        description="Render the JSON of `dicomtls scan --json` (one scan or a "
-                                   "--targets inventory) as Markdown (default) or a "
-                                   "self-contained HTML page, on stdout.")
+                                   "--targets inventory) or of `dicomtls scan-client --json` as "
+                                   "Markdown (default) or a self-contained HTML page, on "
+                                   "stdout.")
     r.add_argument("file")
     r.add_argument("--format", choices=("markdown", "html"), default="markdown")
     r.set_defaults(func=cmd_scan_report)
@@ -188,7 +189,10 @@ def cmd_scan_report(args) -> int:
     from ..scan.report_render import render_html, render_markdown
     with open(args.file, encoding="utf-8") as f:
         doc = json.load(f)
-    docs = doc["targets"] if "targets" in doc else [doc]
+    if doc.get("schema") == "dicomtls-scan-client":
+        docs = doc
+    else:
+        docs = doc["targets"] if "targets" in doc else [doc]
     sys.stdout.write((render_html if args.format == "html" else render_markdown)(docs))
     return 0
 

@@ -110,8 +110,50 @@ def _md_table(header, rows) -> list:
     return lines
 
 
+def _client_sections(client: dict) -> list:
+    """(title, header, rows, note) tables of one graded client (scan-client)."""
+    hello, grade = client.get("hello") or {}, client["grade"]
+    validates = grade["validates_server_certificate"]
+    out = [("Server certificate validation", ["round", "outcome", "verdict", "client alert",
+                                              "client certificate", "version and suite"], [
+        [r["round"], r["outcome"], r["verdict"], r["client_alert"] or "-",
+         f"{r['client_certificate'] or 'none'}"
+         f"{'' if r['client_certificate_valid'] is None else ' (valid)' if r['client_certificate_valid'] else ' (INVALID)'}",
+         f"{r['version'] or '-'} {r['suite'] or ''}".strip()] for r in client["rounds"]],
+        "validates our certificate: " + ("not decided yet" if validates is None else
+                                         "yes" if validates else
+                                         "NO, accepted " + ", ".join(
+                                             grade["accepted_bad_certificates"]))
+        + (f"; rounds left: {', '.join(grade['rounds_left'])}" if grade["rounds_left"] else ""))]
+    if hello:
+        out.append(("ClientHello", ["field", "value"], [
+            [k.replace("_", " "), ", ".join(hello[k]) if isinstance(hello[k], list)
+             else str(hello[k])]
+            for k in ("versions", "suites", "extensions", "groups", "signature_algorithms",
+                      "server_name", "alpn")] + ([["error", hello["error"]]]
+                                                 if hello.get("error") else []), ""))
+        out.append(("PS3.15 profiles of the hello", ["profile", "a server of it can serve it",
+                                                     "offers nothing else", "outside"], [
+            [name, "yes" if p["served"] else "no", "yes" if p["within"] else "no",
+             ", ".join(p["outside"]) or "-"] for name, p in hello["profiles"].items()], ""))
+    return out
+
+
+def _client_docs(doc: dict) -> list:
+    """A scan-client document as (target title, sections) per client."""
+    return [(f"client {c['address']}", _client_sections(c)) for c in doc["clients"]]
+
+
 def render_markdown(docs) -> str:
-    """One Markdown report of one or several scan documents."""
+    """One Markdown report of one or several scan documents, or of a scan-client document."""
+    if isinstance(docs, dict) and docs.get("schema") == "dicomtls-scan-client":
+        lines = ["# DICOM TLS client grading report", ""]
+        for title, sections in _client_docs(docs):
+            lines += [f"## {title}", ""]
+            for name, header, rows, note in sections:
+                lines += [f"### {name}", ""] + _md_table(header, rows) + [""]
+                lines += [note, ""] if note else []
+        return "\n".join(lines).rstrip() + "\n"
     docs = [docs] if isinstance(docs, dict) else list(docs)
     lines = ["# DICOM TLS conformance report", ""]
     if len(docs) > 1:
@@ -153,12 +195,29 @@ def _html_table(header, rows, classes=None) -> str:
     return "\n".join(out) + "</table>"
 
 
+def _page(title: str) -> list:
+    return ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
+            f"<title>{html.escape(title)}</title>", f"<style>{_STYLE}</style>",
+            "</head><body>", f"<h1>{html.escape(title)}</h1>"]
+
+
 def render_html(docs) -> str:
-    """One self-contained HTML page of one or several scan documents."""
+    """One self-contained HTML page of one or several scan documents, or of a scan-client
+    document."""
+    if isinstance(docs, dict) and docs.get("schema") == "dicomtls-scan-client":
+        parts = _page("DICOM TLS client grading report")
+        for title, sections in _client_docs(docs):
+            parts.append(f"<h2>{html.escape(title)}</h2>")
+            for name, header, rows, note in sections:
+                classes = ({i: {2: {"pass": "conformant", "fail": "not_conformant"}.get(
+                    row[2], "undecided")} for i, row in enumerate(rows)}
+                    if name.startswith("Server certificate") else None)
+                parts += [f"<h3>{html.escape(name)}</h3>", _html_table(header, rows, classes)]
+                if note:
+                    parts.append(f"<p>{html.escape(note)}</p>")
+        return "\n".join(parts + ["</body></html>"]) + "\n"
     docs = [docs] if isinstance(docs, dict) else list(docs)
-    parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
-             "<title>DICOM TLS conformance report</title>", f"<style>{_STYLE}</style>",
-             "</head><body>", "<h1>DICOM TLS conformance report</h1>"]
+    parts = _page("DICOM TLS conformance report")
     if len(docs) > 1:
         parts += ["<h2>Summary</h2>", _html_table(
             ["target", "versions", "conformant to", "high findings", "time"],

@@ -45,3 +45,11 @@ while pos < len(sealed):
     plain += p; pos += used
 assert bytes(plain) == payload
 print("ok")
+# The scanner's C: the ROBOT premaster probe (every variant) and the certificate's SAN list.
+from dicomtls.crypto.x509 import load_certificates
+from dicomtls.tls.own.hscrypto import HandshakeSecrets, certificate_public_key
+server = load_certificates(pki.server_cert)[0]
+for variant in range(5):
+    assert len(HandshakeSecrets("SHA256").rsa_client_probe(certificate_public_key(server), 0x0303, variant)) == 256
+assert ("IP", "127.0.0.1") in server.info().alt_names
+print("ok")

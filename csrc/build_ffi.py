@@ -12,8 +12,8 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Compiled as one unit, in this order (dt_hscrypto.c builds record states from dt_record.c).
-C_FILES = ("dt_outq.c", "dt_conn.c", "dt_conn_io.c", "dt_keys.c", "dt_record.c", "dt_record_open.c", "dt_hscrypto.c", "dt_rec_io.c",
-           "dt_x509.c")
+C_FILES = ("dt_outq.c", "dt_conn.c", "dt_conn_io.c", "dt_keys.c", "dt_record.c",
+           "dt_record_open.c", "dt_hscrypto.c", "dt_hs_rsa.c", "dt_rec_io.c", "dt_x509.c")
 # Declarations of the own-engine C helpers, one file per C source, appended to CDEF.
 CDEF_FILES = ("cdef_record.h", "cdef_hscrypto.h")
 

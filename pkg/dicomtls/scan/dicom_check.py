@@ -9,6 +9,7 @@ that suite. Several profiles often share a pair; each pair is associated once.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from dataclasses import dataclass
@@ -93,10 +94,7 @@ def check_profiles(target: Target, probes, profiles, *, calling_ae: str = DEFAUL
         if key not in done:
             done[key] = associate_once(target, version, suite, engine_of.get(key, "libssl"),
                                        calling_ae, called_ae)
-        first = done[key]
-        out.append(DicomCheck(prof.profile, prof.section, **{
-            k: getattr(first, k) for k in first.__dataclass_fields__
-            if k not in ("profile", "section")}))
+        out.append(dataclasses.replace(done[key], profile=prof.profile, section=prof.section))
     return out
 
 

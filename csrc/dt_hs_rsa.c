@@ -7,12 +7,22 @@
 
 /* ---- RSA key transport ---- */
 
+/* Encrypt in[0, inlen) to the server's RSA key with `padding` into out (*outlen: its room in,
+ * the ciphertext length out); 0 on failure, the reason on OpenSSL's error queue. */
+static int dth_rsa_encrypt(dt_hs *hs, EVP_PKEY *pub, int padding, const uint8_t *in,
+                           size_t inlen, uint8_t *out, size_t *outlen)
+{
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(hs->libctx, pub, NULL);
+    int ok = c != NULL && EVP_PKEY_encrypt_init(c) > 0
+             && EVP_PKEY_CTX_set_rsa_padding(c, padding) > 0
+             && EVP_PKEY_encrypt(c, out, outlen, in, inlen) > 0;
+    EVP_PKEY_CTX_free(c);
+    return ok;
+}
+
 int dt_hs_rsa_client(dt_hs *hs, EVP_PKEY *server_pub, int client_version, uint8_t *out,
                      size_t outcap, size_t *outlen)
 {
-    EVP_PKEY_CTX *c = NULL;
-    int ok = 0;
-
     if (!EVP_PKEY_is_a(server_pub, "RSA")) {
         dth_err("RSA key transport needs an RSA key");
         return 0;
@@ -22,18 +32,13 @@ int dt_hs_rsa_client(dt_hs *hs, EVP_PKEY *server_pub, int client_version, uint8_
     hs->pms[1] = (uint8_t)client_version;
     *outlen = outcap;
     if (RAND_priv_bytes_ex(hs->libctx, hs->pms + 2, DTH_MASTER - 2, 0) <= 0
-        || (c = EVP_PKEY_CTX_new_from_pkey(hs->libctx, server_pub, NULL)) == NULL
-        || EVP_PKEY_encrypt_init(c) <= 0
-        || EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) <= 0
-        || EVP_PKEY_encrypt(c, out, outlen, hs->pms, DTH_MASTER) <= 0) {
+        || !dth_rsa_encrypt(hs, server_pub, RSA_PKCS1_PADDING, hs->pms, DTH_MASTER, out,
+                            outlen)) {
         dth_drop_premaster(hs);
-        goto done;
+        return 0;
     }
     hs->pms_len = DTH_MASTER;
-    ok = 1;
-done:
-    EVP_PKEY_CTX_free(c);
-    return ok;
+    return 1;
 }
 
 /*
@@ -43,7 +48,7 @@ done:
  *   0 correct; 1 first two bytes 0x41 0x17 instead of 0x00 0x02; 2 a 0x00 inside the padding
  *   (the message would be longer than 48 bytes); 3 no 0x00 separator before the premaster;
  *   4 the premaster's version wrong (0x02 0x02).
- * The client's own premaster is then replaced by fresh random bytes, as ROBOT's scanner does:
+ * The client's own premaster is fresh random bytes, not the block's, as ROBOT's scanner does:
  * its ChangeCipherSpec and Finished are protected with keys the server cannot share whatever it
  * decrypted, so even the correct variant fails at the record layer, and a server without an
  * oracle answers all five alike.
@@ -51,7 +56,6 @@ done:
 int dt_hs_rsa_client_probe(dt_hs *hs, EVP_PKEY *server_pub, int client_version, int variant,
                            uint8_t *out, size_t outcap, size_t *outlen)
 {
-    EVP_PKEY_CTX *c = NULL;
     uint8_t block[DTH_PMS_MAX];
     size_t k, i, ps_len;
     int ok = 0;
@@ -66,21 +70,19 @@ int dt_hs_rsa_client_probe(dt_hs *hs, EVP_PKEY *server_pub, int client_version, 
         return 0;
     }
     dth_drop_premaster(hs);
+    /* 0x00 0x02 | nonzero padding | 0x00 | version | 46 random bytes */
     ps_len = k - 3 - DTH_MASTER;
     block[0] = 0x00;
     block[1] = 0x02;
+    block[2 + ps_len] = 0x00;
+    block[3 + ps_len] = (uint8_t)(client_version >> 8);
+    block[4 + ps_len] = (uint8_t)client_version;
     if (RAND_bytes_ex(hs->libctx, block + 2, ps_len, 0) <= 0
-        || RAND_priv_bytes_ex(hs->libctx, hs->pms + 2, DTH_MASTER - 2, 0) <= 0)
+        || RAND_bytes_ex(hs->libctx, block + 5 + ps_len, DTH_MASTER - 2, 0) <= 0)
         goto done;
     for (i = 2; i < 2 + ps_len; i++)
         if (block[i] == 0)
             block[i] = 0x5a;                 /* padding bytes must be nonzero */
-    block[2 + ps_len] = 0x00;
-    hs->pms[0] = (uint8_t)(client_version >> 8);
-    hs->pms[1] = (uint8_t)client_version;
-    if (variant == 4)
-        hs->pms[0] = hs->pms[1] = 0x02;
-    memcpy(block + 3 + ps_len, hs->pms, DTH_MASTER);
     if (variant == 1) {
         block[0] = 0x41;
         block[1] = 0x17;
@@ -88,21 +90,17 @@ int dt_hs_rsa_client_probe(dt_hs *hs, EVP_PKEY *server_pub, int client_version, 
         block[2 + ps_len / 2] = 0x00;
     } else if (variant == 3) {
         block[2 + ps_len] = 0x11;
+    } else if (variant == 4) {
+        block[3 + ps_len] = block[4 + ps_len] = 0x02;
     }
     *outlen = outcap;
-    if ((c = EVP_PKEY_CTX_new_from_pkey(hs->libctx, server_pub, NULL)) == NULL
-        || EVP_PKEY_encrypt_init(c) <= 0
-        || EVP_PKEY_CTX_set_rsa_padding(c, RSA_NO_PADDING) <= 0
-        || EVP_PKEY_encrypt(c, out, outlen, block, k) <= 0
-        || RAND_priv_bytes_ex(hs->libctx, hs->pms, DTH_MASTER, 0) <= 0) {
-        dth_drop_premaster(hs);
+    if (!dth_rsa_encrypt(hs, server_pub, RSA_NO_PADDING, block, k, out, outlen)
+        || RAND_priv_bytes_ex(hs->libctx, hs->pms, DTH_MASTER, 0) <= 0)
         goto done;
-    }
     hs->pms_len = DTH_MASTER;
     ok = 1;
 done:
     OPENSSL_cleanse(block, sizeof block);
-    EVP_PKEY_CTX_free(c);
     return ok;
 }
 

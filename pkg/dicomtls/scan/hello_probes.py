@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import select
-import time
 from dataclasses import dataclass, field
 
 from ..tls.own import extensions as ext
@@ -27,7 +26,7 @@ from ..tls.own import messages as m
 from ..tls.own.cipherspec import ENGINE_NAME, allowed_at
 from ..tls.protocol import AlertDescription, ContentType, ExtensionType
 from ..tls.versions import TLSVersion
-from .probe import ACCEPTED, attempt, engine_can, probe_config
+from .probe import ACCEPTED, engine_can
 
 CURVES = ("X25519", "X448", "P-256", "P-384", "P-521")
 DEFLATE = 1
@@ -53,11 +52,7 @@ def _own_pairs(report, version_filter=lambda v: True, kx=None) -> list:
 
 
 def _run(target, pair, *, adjust=None, after=None, engine=ENGINE_NAME, base=None):
-    limit = min(target.timeout, target.deadline - time.monotonic())
-    if limit <= 0:
-        return None
-    config = probe_config(base or target.base, (pair.suite,), pair.version, engine, "ignore")
-    return attempt(target, config, limit, adjust=adjust, after=after)
+    return target.run((pair.suite,), pair.version, engine, base=base, adjust=adjust, after=after)
 
 
 def fallback_scsv(target, report) -> Answer:
@@ -187,24 +182,17 @@ def client_renegotiation(target, report, *, secure: bool) -> Answer:
 
 
 def version_preference(target, report) -> Answer:
-    """One handshake offering every version the server accepted (libssl, its default suites):
-    the version it picks. B.12/B.13 servers shall prefer TLS 1.3."""
-    from ..tls.suites import lookup
+    """One handshake offering every version the server accepted, with the suites it accepted
+    (libssl): the version it picks. B.12/B.13 servers shall prefer TLS 1.3."""
     accepted = sorted({p.version for p in report.probes if p.status == ACCEPTED
                        and engine_can("libssl", p.suite, p.version)}, reverse=True)
     if len(accepted) < 2:
         return Answer(detail="fewer than two versions accepted")
     suites = {p.suite for p in report.probes if p.status == ACCEPTED and p.version in accepted
               and engine_can("libssl", p.suite, p.version)}
-    config = target.base.replace(
-        cipher_suites=tuple(s for s in suites if not s.is_tls13),
-        tls13_suites=tuple(s for s in suites if s.is_tls13) or (lookup(0x1301),),
-        min_version=min(accepted), max_version=max(accepted), engine="libssl",
-        peer_cert="ignore", min_dhe_bits=None, security_level=0, _quiet=True)
-    limit = min(target.timeout, target.deadline - time.monotonic())
-    if limit <= 0:
+    result = target.run(tuple(suites), min(accepted), "libssl", max_version=max(accepted))
+    if result is None:
         return Answer(detail="total time limit reached")
-    result = attempt(target, config, limit)
     if result.status != ACCEPTED:
         return Answer("undecided", f"{result.status} {result.detail}")
     chosen = result.session.protocol

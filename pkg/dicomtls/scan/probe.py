@@ -161,14 +161,17 @@ class Target:
     deadline: float = float("inf")   # time.monotonic() after which nothing more is tried
 
     def run(self, suites, version, engine, peer_cert="ignore",
-            base: Optional[TLSConfig] = None) -> Optional[ProbeResult]:
-        """One handshake offering ``suites`` at ``version`` (client side ``base``, default the
-        scan's); None once the deadline passed."""
+            base: Optional[TLSConfig] = None, *, max_version: Optional[TLSVersion] = None,
+            adjust=None, after=None) -> Optional[ProbeResult]:
+        """One handshake offering ``suites`` at ``version`` (to ``max_version``), client side
+        ``base`` (default the scan's); ``adjust``/``after`` as for :func:`attempt`. None once
+        the deadline passed."""
         limit = min(self.timeout, self.deadline - time.monotonic())
         if limit <= 0:
             return None
-        config = probe_config(base or self.base, suites, version, engine, peer_cert)
-        return attempt(self, config, limit)
+        config = probe_config(base or self.base, suites, version, engine, peer_cert,
+                              max_version=max_version)
+        return attempt(self, config, limit, adjust=adjust, after=after)
 
 
 def _await_verdict(tls: TLSSocket, end: float) -> None:
@@ -308,12 +311,15 @@ def _not_probed_reason(suite: CipherSuite, version: TLSVersion, mode: str) -> st
 
 
 def probe_config(base: TLSConfig, suites: Sequence[CipherSuite], version: TLSVersion,
-                 engine: str, peer_cert: str) -> TLSConfig:
-    """``base`` (credentials, trust, key log) offering exactly ``suites`` at exactly ``version``."""
+                 engine: str, peer_cert: str, *,
+                 max_version: Optional[TLSVersion] = None) -> TLSConfig:
+    """``base`` (credentials, trust, key log) offering exactly ``suites`` at exactly ``version``
+    (or ``version`` to ``max_version``)."""
     return base.replace(
         cipher_suites=tuple(s for s in suites if not s.is_tls13),
         tls13_suites=tuple(s for s in suites if s.is_tls13),
-        min_version=version, max_version=version, engine=engine, peer_cert=peer_cert,
+        min_version=version, max_version=max_version or version, engine=engine,
+        peer_cert=peer_cert,
         # A scanner wants small DH groups and keys accepted (and reported), not refused; the
         # legacy warning is the operator's choice of suites to scan, not worth one line per probe.
         min_dhe_bits=None, security_level=0, _quiet=True)
